@@ -1,0 +1,59 @@
+"""The decision record subscribers receive (schema: `engine/decision.schema.json`)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["SCHEMA_VERSION", "Decision", "decision_id", "seed_of"]
+
+SCHEMA_VERSION = "journey.decision/1"
+
+
+def decision_id(customer_key: str, trigger: str, cause: str, placement: str | None,
+                model_version: str) -> str:
+    """Deterministic id: same input and model version → same id (consumers dedupe on it)."""
+    raw = "|".join((customer_key, trigger, cause, placement or "", model_version)).encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def seed_of(decision: str) -> int:
+    """The exploration seed of a decision (so a replay explores identically)."""
+    return int(decision[:16], 16)
+
+
+@dataclass(slots=True)
+class Decision:
+    """One next-best-action decision."""
+
+    decision_id: str
+    customer_id: str
+    ts: float
+    trigger: str
+    stage: str
+    placement: str | None
+    channel: str
+    action_id: str
+    kind: str
+    message: str
+    probability: float
+    policy: str
+    model_version: str
+    ranking: list[dict[str, Any]] = field(default_factory=list)
+    reasons: dict[str, Any] = field(default_factory=dict)
+    latency_us: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with ISO-8601 event time and the schema version."""
+        d = asdict(self)
+        d["ts"] = datetime.fromtimestamp(self.ts, UTC).isoformat().replace("+00:00", "Z")
+        d["schema"] = SCHEMA_VERSION
+        return d
+
+    def to_json(self) -> bytes:
+        """One JSON document (orjson)."""
+        return orjson.dumps(self.to_dict())

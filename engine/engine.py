@@ -1,0 +1,195 @@
+"""The in-process `Engine`: the whole closed loop callable from Python, no bytewax or Kafka.
+
+    eng = Engine(load_catalog("catalog.yaml"), seed=7)
+    decisions = eng.process(event)                 # one Segment event (dict, bytes or str)
+    d = eng.decide("u-42", placement="home_hero")  # explicit request
+    eng.process({"type": "track", "event": "Promotion Clicked", "userId": "u-42", ...})
+    eng.features("u-42")                           # named feature values + stage
+"""
+
+from __future__ import annotations
+
+import heapq
+import pickle
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from engine import metrics
+from engine.catalog import Catalog, load_catalog
+from engine.core import CoreConfig, DecisionCore, StepResult
+from engine.decision import Decision
+from engine.learners import ActionLearner
+from engine.learning import learn_action, learn_repurchase
+from engine.routing import DeviceProfile, Forward, device_step, known_step
+from features.decode import decode
+from features.identity import customer_key, routing_id
+from features.rules import RULE_NAMES, rule_values
+from features.schema import Event
+from features.state import CustomerState, Slot
+from features.vector import FEATURE_NAMES, vectorize
+
+__all__ = ["DEFAULT_SECRET", "Engine"]
+
+DEFAULT_SECRET = b"journey-development-secret"
+"""Key for customer-id hashes; set JOURNEY_SECRET in production."""
+
+
+class Engine:
+    """Ingest events, make decisions, learn from outcomes: all in one process."""
+
+    def __init__(self, catalog: Catalog | None = None, *, seed: int = 7,
+                 config: CoreConfig | None = None, secret: bytes = DEFAULT_SECRET) -> None:
+        cat = catalog or load_catalog()
+        self.core = DecisionCore(cat, config or CoreConfig(seed=seed))
+        self.secret = secret
+        self.learners = [ActionLearner() for _ in range(cat.n_treatments)]
+        self.states: dict[str, CustomerState] = {}
+        self.devices: dict[str, DeviceProfile] = {}
+        self.forgotten: set[str] = set()
+        self._timers: list[tuple[float, str]] = []
+        self.watermark = 0.0
+
+    # ----------------------------------------------------------------- identity
+
+    def _key(self, raw_id: str) -> str:
+        return customer_key(raw_id, self.secret)
+
+    def _state(self, key: str, customer_id: str, known: bool) -> CustomerState:
+        state = self.states.get(key)
+        if state is None:
+            state = self.states[key] = CustomerState(customer_id, known=known)
+        return state
+
+    def _route(self, ev: Event) -> tuple[str, CustomerState, StepResult] | None:
+        """Run the two identity tiers (see `engine.routing`) over dicts."""
+        rid, known = routing_id(ev)
+        key = self._key(rid)
+        if known:
+            fwd = Forward(key, rid[2:], ev)
+        else:
+            profile = self.devices.setdefault(key, DeviceProfile())
+            res, forwarded = device_step(self.core, self.secret, key, profile, ev)
+            if forwarded is None:
+                assert res is not None and profile.state is not None
+                return key, profile.state, res
+            fwd = forwarded
+        if fwd.user_key in self.forgotten:
+            return None
+        state, res = known_step(self.core, fwd.user_key, self.states.get(fwd.user_key), fwd)
+        self.states[fwd.user_key] = state
+        return fwd.user_key, state, res
+
+    # ----------------------------------------------------------------- API
+
+    def process(self, event: Mapping[str, Any] | bytes | str | Event) -> list[Decision]:
+        """Ingest one event; return the decisions it (and timers it passed) triggered.
+
+        Raises `DecodeError` for malformed input (the flow turns that into a dead letter).
+        """
+        ev = _as_event(event)
+        metrics.EVENTS.labels(ev.label).inc()
+        decisions = self.advance_to(ev.ts)
+        if ev.type == "context":
+            assert ev.region is not None
+            self.core.context.update(ev.region, ev.ts, ev.signals)
+            return decisions
+        if ev.type == "group":
+            return decisions
+        if _is_forget(ev):
+            self.forget(ev.user_id or ev.anonymous_id or "")
+            return decisions
+        routed = self._route(ev)
+        if routed is None:
+            return decisions
+        key, state, res = routed
+        return decisions + self._finish(key, state, res)
+
+    def decide(self, customer_id: str, placement: str | None = None,
+               context: Mapping[str, float] | None = None,
+               ts: float | None = None) -> Decision | None:
+        """Explicit decision request for a known customer (optionally with context signals)."""
+        key = self._key("u:" + customer_id)
+        state = self._state(key, customer_id, True)
+        now = ts if ts is not None else max(state.row[Slot.LAST_SEEN], self.watermark)
+        if context and state.region:
+            self.core.context.update(state.region, now, dict(context))
+        cause = f"request@{now:.3f}:{len(state.contacts)}"
+        res = self.core.request(key, state, now, placement, cause)
+        out = self._finish(key, state, res)
+        return out[-1] if out and out[-1].trigger == "request" else None
+
+    def advance_to(self, ts: float) -> list[Decision]:
+        """Move the event-time watermark; fire every customer's timers due by `ts`."""
+        self.watermark = max(self.watermark, ts)
+        out: list[Decision] = []
+        while self._timers and self._timers[0][0] <= self.watermark:
+            due, key = heapq.heappop(self._timers)
+            state = self.states.get(key)
+            if state is None:
+                device = self.devices.get(key)
+                state = device.state if device is not None else None
+            if state is None or not any(t <= due for t in state.timers.values()):
+                continue
+            out += self._finish(key, state, self.core.fire_timers(key, state, due))
+        return out
+
+    def features(self, customer_id: str) -> dict[str, Any]:
+        """Named feature values (model vector and rule values) and the stage, for inspection."""
+        key = self._key("u:" + customer_id)
+        state = self.states.get(key)
+        if state is None:
+            profile = self.devices.get(self._key("a:" + customer_id))
+            state = profile.state if profile is not None else None
+        if state is None:
+            return {}
+        now = max(state.row[Slot.LAST_SEEN], self.watermark)
+        signals = self.core.context.lookup(state.region, now)
+        x = vectorize(state, now, signals)
+        r = rule_values(state, now, signals)
+        out: dict[str, Any] = {"stage": state.stage.label}
+        out.update({n: float(x[i]) for i, n in enumerate(FEATURE_NAMES)})
+        out.update({f"rule.{n}": float(r[i]) for i, n in enumerate(RULE_NAMES)})
+        return out
+
+    def forget(self, customer_id: str) -> None:
+        """Erase a customer (known id or anonymous id) and suppress later events for them."""
+        user_key, device_key = self._key("u:" + customer_id), self._key("a:" + customer_id)
+        keys = {user_key, device_key}
+        device = self.devices.get(device_key)
+        if device is not None and device.linked_key is not None:
+            keys.add(device.linked_key)
+        keys |= {k for k, d in self.devices.items() if d.linked_key in keys}
+        for k in keys:
+            self.states.pop(k, None)
+            self.devices.pop(k, None)
+        self.forgotten |= keys
+
+    def state_bytes(self) -> int:
+        """Pickled size of all customer state (what a recovery snapshot would hold)."""
+        devices = [d.state for d in self.devices.values() if d.state is not None]
+        return sum(len(pickle.dumps(s, protocol=5)) for s in [*self.states.values(), *devices])
+
+    # ----------------------------------------------------------------- internals
+
+    def _finish(self, key: str, state: CustomerState, res: StepResult) -> list[Decision]:
+        for ex in res.examples:
+            learn_action(self.learners[ex.treatment], ex, self.core.board)
+        for x, y in res.repurchase:
+            learn_repurchase(self.core.repurchase, x, y)
+        for due in state.timers.values():
+            heapq.heappush(self._timers, (due, key))
+        return res.decisions
+
+
+def _is_forget(ev: Event) -> bool:
+    return ev.type == "track" and ev.event in ("Forget Me", "User Deleted")
+
+
+def _as_event(event: Mapping[str, Any] | bytes | str | Event) -> Event:
+    if isinstance(event, Event):
+        return event
+    if isinstance(event, bytes | str):
+        return decode(event)
+    return decode(orjson.dumps(dict(event)))

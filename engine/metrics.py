@@ -1,0 +1,51 @@
+"""Prometheus metrics (prefix `journey_`, units in names, no customer ids in labels).
+
+Every label set is closed and small (< ~10 series per metric).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "CUSTOMERS",
+    "DEAD_LETTERS",
+    "DECISIONS",
+    "DECISIONS_BY_CHANNEL",
+    "DECISION_LATENCY",
+    "EVENTS",
+    "LEARNER_UPDATES",
+    "MODEL_VERSION",
+    "RESOLVED",
+    "REVENUE",
+    "REWARDS",
+    "REWARD_RATE",
+    "STATE_BYTES",
+    "TIMERS_FIRED",
+    "UPLIFT",
+]
+
+EVENTS = Counter("journey_events_total", "Input records decoded, by call type", ["type"])
+DEAD_LETTERS = Counter("journey_dead_letters_total", "Records dead-lettered, by reason",
+                       ["reason"])
+DECISIONS = Counter("journey_decisions_total", "Decisions emitted, by policy", ["policy"])
+DECISIONS_BY_CHANNEL = Counter("journey_decisions_by_channel_total",
+                               "Decisions emitted, by channel", ["channel"])
+DECISION_LATENCY = Histogram(
+    "journey_decision_latency_seconds", "Time to make one decision (features to record)",
+    buckets=(25e-6, 50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1.6e-3, 3.2e-3, 10e-3, 50e-3))
+TIMERS_FIRED = Counter("journey_timers_fired_total", "Event-time timers fired, by trigger",
+                       ["trigger"])
+LEARNER_UPDATES = Counter("journey_learner_updates_total", "Online learner updates, by model",
+                          ["model"])
+MODEL_VERSION = Gauge("journey_model_version", "Weight-board version (publishes so far)")
+RESOLVED = Counter("journey_resolved_decisions_total",
+                   "Decisions whose outcome is known, by policy", ["policy"])
+REWARDS = Counter("journey_rewards_total", "Decisions responded to, by policy", ["policy"])
+REVENUE = Counter("journey_attributed_revenue_total", "Revenue attributed to decisions",
+                  ["policy"])
+REWARD_RATE = Gauge("journey_reward_rate", "Reward rate of resolved decisions, by policy",
+                    ["policy"])
+UPLIFT = Gauge("journey_uplift_reward_rate", "Reward rate learned minus control")
+CUSTOMERS = Gauge("journey_state_customers", "Customers held in state (this process)")
+STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")

@@ -1,0 +1,75 @@
+"""Identity stitching as two keyed tiers: device profiles, then known customers.
+
+An event with an `anonymousId` first reaches its device profile (keyed by the anonymous
+id). While the device is anonymous, its profile holds the customer state and decisions are
+made there. The first event that carries a `userId` links the device: its state is handed
+over (`Forward.transfer`) and merged into the known customer's state, and every later event
+of that device is forwarded. Events with only a `userId` go straight to the known tier.
+The bytewax flow runs the tiers as two keyed steps; the `Engine` runs them over dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core import DecisionCore, StepResult
+from features.identity import customer_key
+from features.schema import Event
+from features.state import CustomerState
+
+__all__ = ["DeviceProfile", "Forward", "device_step", "known_step"]
+
+
+@dataclass(slots=True)
+class Forward:
+    """An event re-keyed to a known customer, with the device's state on first link."""
+
+    user_key: str
+    customer_id: str
+    event: Event
+    transfer: CustomerState | None = None
+
+
+class DeviceProfile:
+    """What the device tier keeps per anonymous id."""
+
+    __slots__ = ("linked_id", "linked_key", "state")
+
+    def __init__(self) -> None:
+        self.linked_key: str | None = None
+        self.linked_id: str | None = None
+        self.state: CustomerState | None = None
+
+    def __getstate__(self) -> tuple[str | None, str | None, CustomerState | None]:
+        return self.linked_key, self.linked_id, self.state
+
+    def __setstate__(self, s: tuple[str | None, str | None, CustomerState | None]) -> None:
+        self.linked_key, self.linked_id, self.state = s
+
+
+def device_step(core: DecisionCore, secret: bytes, device_key: str, profile: DeviceProfile,
+                event: Event) -> tuple[StepResult | None, Forward | None]:
+    """Handle an event in the device tier: decide while anonymous, else forward."""
+    if event.user_id is not None:
+        user_key = customer_key("u:" + event.user_id, secret)
+        transfer = None
+        if profile.linked_key != user_key:
+            profile.linked_key, profile.linked_id = user_key, event.user_id
+            transfer, profile.state = profile.state, None
+        return None, Forward(user_key, event.user_id, event, transfer)
+    if profile.linked_key is not None and profile.linked_id is not None:
+        return None, Forward(profile.linked_key, profile.linked_id, event)
+    if profile.state is None:
+        anon = event.anonymous_id or event.previous_id or ""
+        profile.state = CustomerState(anon, known=False)
+    return core.handle(device_key, profile.state, event), None
+
+
+def known_step(core: DecisionCore, user_key: str, state: CustomerState | None,
+               fwd: Forward) -> tuple[CustomerState, StepResult]:
+    """Handle a (forwarded) event in the known tier, merging a transferred device state."""
+    if state is None:
+        state = CustomerState(fwd.customer_id, known=True)
+    if fwd.transfer is not None:
+        state.merge(fwd.transfer)
+    return state, core.handle(user_key, state, fwd.event)

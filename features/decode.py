@@ -1,0 +1,153 @@
+"""Decode raw bytes into validated `Event`s with orjson; reject with a precise reason."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC as _UTC
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from features.errors import DecodeError
+from features.schema import EVENT_TYPES, MAX_EVENT_BYTES, Event
+
+__all__ = ["REASONS", "decode", "parse_timestamp"]
+
+REASONS = (
+    "oversized",
+    "invalid_json",
+    "not_an_object",
+    "missing_type",
+    "unknown_type",
+    "missing_identity",
+    "missing_event_name",
+    "missing_previous_id",
+    "missing_timestamp",
+    "bad_timestamp",
+    "wrong_type",
+    "missing_region",
+    "processing_error",
+)
+"""Every dead-letter reason code (a closed set, so metric label cardinality stays bounded)."""
+
+_TS_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+
+
+def parse_timestamp(value: Any) -> float:
+    """ISO-8601 string (Segment's format, `Z` allowed) → epoch seconds.
+
+    Naive timestamps are taken as UTC.
+    """
+    if not isinstance(value, str):
+        msg = f"timestamp must be an ISO-8601 string, got {type(value).__name__}"
+        raise DecodeError("bad_timestamp", msg)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as e:
+        msg = f"timestamp {value[:40]!r} is not ISO-8601 (e.g. '2026-01-31T12:00:00Z')"
+        raise DecodeError("bad_timestamp", msg) from e
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=_UTC).timestamp()
+    return dt.timestamp()
+
+
+
+def _opt_str(obj: dict[str, Any], key: str) -> str | None:
+    v = obj.get(key)
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)  # Segment libraries accept numeric ids and send them as strings
+    msg = f"{key} must be a string, got {type(v).__name__}"
+    raise DecodeError("wrong_type", msg)
+
+
+def _opt_obj(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    v = obj.get(key)
+    if v is None:
+        return {}
+    if isinstance(v, dict):
+        return v
+    msg = f"{key} must be a JSON object, got {type(v).__name__}"
+    raise DecodeError("wrong_type", msg)
+
+
+def _event_time(obj: dict[str, Any]) -> float:
+    for key in _TS_FIELDS:
+        if obj.get(key) is not None:
+            return parse_timestamp(obj[key])
+    msg = "no timestamp: set `timestamp` (ISO-8601); event time drives features and timers"
+    raise DecodeError("missing_timestamp", msg)
+
+
+def _signals(obj: dict[str, Any]) -> dict[str, float]:
+    raw = _opt_obj(obj, "signals")
+    out: dict[str, float] = {}
+    for k, v in raw.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            msg = f"signals.{k} must be a number, got {type(v).__name__}"
+            raise DecodeError("wrong_type", msg)
+        out[k] = float(v)
+    return out
+
+
+def decode(raw: bytes | str) -> Event:
+    """Decode and validate one record; raise `DecodeError` with a reason code."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > MAX_EVENT_BYTES:
+        msg = f"record is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES} (Segment's 32 KB)"
+        raise DecodeError("oversized", msg)
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        msg = f"not valid JSON: {e}"
+        raise DecodeError("invalid_json", msg) from e
+    if not isinstance(obj, dict):
+        msg = f"record must be a JSON object, got {type(obj).__name__}"
+        raise DecodeError("not_an_object", msg)
+    kind = obj.get("type")
+    if kind is None:
+        raise DecodeError("missing_type", "`type` is missing (track, identify, page, ...)")
+    if not isinstance(kind, str):
+        msg = f"type must be a string, got {type(kind).__name__}"
+        raise DecodeError("wrong_type", msg)
+    if kind not in EVENT_TYPES:
+        msg = f"unknown type {kind[:40]!r}; expected one of {sorted(EVENT_TYPES)}"
+        raise DecodeError("unknown_type", msg)
+    ts = _event_time(obj)
+    message_id = _opt_str(obj, "messageId") or hashlib.blake2b(raw, digest_size=12).hexdigest()
+    if kind == "context":
+        region = _opt_str(obj, "region")
+        if region is None:
+            raise DecodeError("missing_region", "context records need a `region`")
+        return Event(type=kind, ts=ts, message_id=message_id, region=region,
+                     signals=_signals(obj))
+    user_id = _opt_str(obj, "userId")
+    anonymous_id = _opt_str(obj, "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise DecodeError("missing_identity", "set `userId` or `anonymousId`")
+    event = Event(
+        type=kind,
+        ts=ts,
+        message_id=message_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        properties=_opt_obj(obj, "properties"),
+        traits=_opt_obj(obj, "traits"),
+        context=_opt_obj(obj, "context"),
+    )
+    if kind == "track":
+        event.event = _opt_str(obj, "event")
+        if event.event is None:
+            raise DecodeError("missing_event_name", "track calls need an `event` name")
+    elif kind in ("page", "screen"):
+        event.name = _opt_str(obj, "name")
+    elif kind == "alias":
+        event.previous_id = _opt_str(obj, "previousId")
+        if event.previous_id is None or user_id is None:
+            raise DecodeError("missing_previous_id", "alias calls need `previousId` and `userId`")
+    return event

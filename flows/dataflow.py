@@ -1,0 +1,164 @@
+"""The Journey dataflow: wiring only (logic lives in `features/` and `engine/`).
+
+    read_events → decode_event ─┬─ errors → write_dead_letters
+                                └─ oks ─┬─ context → update_context
+                                        └─ customer events
+      anonymousId? → resolve_identity (keyed by device) ─┬─ forward ─┐
+      userId only  ──────────────────────────────────────┴───────────┴→ update_and_decide
+      (keyed by customer) → decisions → write_decisions
+                          → examples  → learn (keyed by treatment) → publish to the scorer
+                          → labels    → learn_repurchase
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from engine import metrics
+from engine.core import Example
+from engine.learners import ActionLearner, RepurchaseLearner
+from engine.learning import learn_action, learn_repurchase
+from engine.routing import Forward
+from features.deadletter import DeadLetter
+from features.decode import decode
+from features.errors import DecodeError
+from features.identity import customer_key, routing_id
+from features.schema import Decoded, RawRecord
+from flows.logic import DeviceLogic, KnownLogic, Out
+from flows.runtime import Runtime, get_runtime
+from flows.settings import Settings
+from flows.sinks import LineSink, jsonl_sink
+from flows.sources import SimulatorSource, jsonl_source
+
+__all__ = ["build_flow"]
+
+
+def _decode(rt: Runtime) -> Any:
+    def decode_event(rec: RawRecord) -> Decoded | DeadLetter:
+        try:
+            ev = decode(rec.payload)
+        except DecodeError as e:
+            return DeadLetter(e.reason, str(e), rec.payload, rec.stream, rec.origin)
+        metrics.EVENTS.labels(ev.label).inc()
+        rt.observe(ev.ts)
+        return Decoded(ev, rec.origin, rec.payload)
+
+    return decode_event
+
+
+def _default_source(settings: Settings, rt: Runtime) -> Source[Any]:
+    if settings.source == "jsonl":
+        return jsonl_source(settings.input)
+    if settings.source == "kafka":
+        from flows.kafka import kafka_source  # only imported when used
+
+        return kafka_source(settings)
+    return SimulatorSource(rt)
+
+
+def build_flow(settings: Settings, *, source: Source[Any] | None = None,
+               decisions: Sink[Any] | None = None,
+               dead_letters: Sink[Any] | None = None) -> Dataflow:
+    """Wire the flow; sources and sinks default to what `settings` names."""
+    rt = get_runtime(settings)
+    secret = rt.secret
+    flow = Dataflow("journey")
+    raw = op.input("read_events", flow, source or _default_source(settings, rt))
+    if settings.source == "jsonl" and source is None:
+        origin = settings.input
+        raw = op.map("wrap_lines", raw, lambda line: RawRecord(line.encode(), "events", origin))
+    decoded = op.map("decode_event", raw, _decode(rt))
+    split = op.branch("split_errors", decoded, lambda r: isinstance(r, Decoded))
+    kinds = op.branch("split_context", split.trues,
+                      lambda r: r.event.type not in ("context", "group"))
+
+    def update_context(_step: str, item: Decoded) -> None:
+        ev = item.event
+        if ev.type == "context" and ev.region is not None:
+            rt.core.context.update(ev.region, ev.ts, ev.signals)
+        rt.ack(item.origin)
+
+    op.inspect("update_context", kinds.falses, update_context)
+
+    anon = op.branch("split_identity", kinds.trues, lambda r: not routing_id(r.event)[1])
+    device_keyed = op.key_on("key_by_device", anon.trues,
+                             lambda r: customer_key(routing_id(r.event)[0], secret))
+    device_out = op.stateful(
+        "resolve_identity",
+        op.map("with_device_key", device_keyed, lambda kv: (kv[0], kv)),
+        lambda resume: DeviceLogic(rt, resume))
+    device_flat = op.map("drop_device_key", device_out, lambda kv: kv[1])
+    fwd_split = op.branch("split_forwards", device_flat, lambda o: o[0] == "forward")
+
+    def direct(r: Decoded) -> tuple[str, tuple[Forward, Decoded]]:
+        assert r.event.user_id is not None
+        key = customer_key("u:" + r.event.user_id, secret)
+        return key, (Forward(key, r.event.user_id, r.event), r)
+
+    known_in = op.merge(
+        "merge_known",
+        op.map("key_direct", anon.falses, direct),
+        op.map("key_forwards", fwd_split.trues, lambda o: (o[1][0].user_key, o[1])),
+    )
+    known_out = op.stateful("update_and_decide", known_in, lambda resume: KnownLogic(rt, resume))
+    results = op.merge("merge_results", fwd_split.falses,
+                       op.map("drop_customer_key", known_out, lambda kv: kv[1]))
+    failed = op.branch("split_failed", results, lambda o: o[0] == "dead")
+    by_kind = op.branch("split_decisions", failed.falses, lambda o: o[0] == "decision")
+    out = op.map("serialize_decision", by_kind.trues,
+                 lambda o: (o[1].decision_id, o[1].to_json().decode()))
+    op.output("write_decisions", out, decisions or _sink(settings.out, err=False))
+    _wire_learning(rt, by_kind.falses)
+
+    def acked(d: DeadLetter) -> DeadLetter:
+        rt.ack(d.origin)  # rejected at decode (the keyed steps ack their own rejections)
+        return d
+
+    def dead_letter(d: DeadLetter) -> tuple[str, str]:
+        metrics.DEAD_LETTERS.labels(d.reason).inc()
+        rt.count_dead_letter()
+        return d.reason, d.to_json().decode()
+
+    all_dead = op.merge("merge_dead_letters", op.map("ack_rejected", split.falses, acked),
+                        op.map("unwrap_failed", failed.trues, lambda o: o[1]))
+    dl = op.map("count_dead_letters", all_dead, dead_letter)
+    op.output("write_dead_letters", dl, dead_letters or _sink(settings.dead_letters, err=True))
+    return flow
+
+
+def _wire_learning(rt: Runtime, learning: op.Stream[Out]) -> None:
+    split = op.branch("split_labels", learning, lambda o: o[0] == "example")
+    examples = op.key_on("key_by_treatment", split.trues, lambda o: str(o[1].treatment))
+
+    def learn(learner: ActionLearner | None, item: Out) -> tuple[ActionLearner, int]:
+        learner = learner or ActionLearner()
+        ex: Example = item[1]
+        learn_action(learner, ex, rt.core.board)
+        return learner, rt.core.board.version
+
+    versions = op.stateful_map("learn", examples, learn)
+    op.inspect("publish_weights", versions, lambda _s, _i: None)
+    labels = op.key_on("key_repurchase", split.falses, lambda _o: "repurchase")
+
+    def learn_label(learner: RepurchaseLearner | None, item: Out) -> tuple[RepurchaseLearner, int]:
+        learner = learner or rt.core.repurchase
+        x, y = item[1]
+        learn_repurchase(learner, x, y)
+        rt.core.repurchase = learner
+        return learner, learner.n
+
+    op.inspect("publish_repurchase", op.stateful_map("learn_repurchase", labels, learn_label),
+               lambda _s, _i: None)
+
+
+def _sink(target: str, *, err: bool) -> Sink[Any]:
+    if target == "-":
+        return LineSink(sys.stderr if err else sys.stdout)
+    return jsonl_sink(target)
+

@@ -1,0 +1,141 @@
+"""bytewax `StatefulLogic` glue around the engine's identity tiers.
+
+Each logic wraps one key's state and calls `engine.routing`; emitted items are
+`(kind, payload)` pairs: `decision`, `example`, `label`, `forward` or `dead` (an event the
+feature or decision code rejected: the state is left as it was and the event is
+dead-lettered).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bytewax.operators import StatefulLogic
+
+from engine.core import StepResult
+from engine.routing import DeviceProfile, Forward, device_step, known_step
+from features.deadletter import DeadLetter
+from features.errors import DecodeError
+from features.schema import Decoded, Event
+from features.state import CustomerState
+from flows.runtime import Runtime
+
+__all__ = ["DeviceLogic", "KnownLogic", "Out"]
+
+log = logging.getLogger(__name__)
+
+Out = tuple[str, Any]
+SWEEP = timedelta(seconds=1)
+"""How often (wall clock) a key with pending timers checks the event-time watermark."""
+
+
+def _failed(rt: Runtime, item: Decoded, e: Exception) -> list[Out]:
+    """A poison event: the state is kept, the event goes to the dead-letter output."""
+    reason = e.reason if isinstance(e, DecodeError) else "processing_error"
+    log.info("dead-lettered event %s from %s: %s", item.event.message_id, item.origin,
+                type(e).__name__)
+    rt.ack(item.origin)
+    return [("dead", DeadLetter(reason, str(e), item.payload, "events", item.origin,
+                                type(e).__name__))]
+
+
+def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
+    if res is None:
+        return []
+    rt.deliver(res.decisions)
+    out: list[Out] = [("decision", d) for d in res.decisions]
+    out += [("example", e) for e in res.examples]
+    out += [("label", lbl) for lbl in res.repurchase]
+    return out
+
+
+def _next_sweep(state: CustomerState | None) -> datetime | None:
+    if state is None or not state.timers:
+        return None
+    return datetime.now(UTC) + SWEEP
+
+
+def _is_forget(ev: Event) -> bool:
+    return ev.type == "track" and ev.event in ("Forget Me", "User Deleted")
+
+
+class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfile]]):
+    """Device tier: anonymous decisions, or forward to the known customer.
+
+    Items are `(device key, decoded)`; snapshots are `(key, profile)`.
+    """
+
+    def __init__(self, rt: Runtime, resume: tuple[str, DeviceProfile] | None) -> None:
+        self.rt = rt
+        self.key, self.profile = resume if resume is not None else ("", DeviceProfile())
+
+    def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
+        self.key, item = value
+        event = item.event
+        if _is_forget(event) and event.user_id is None:
+            self.rt.ack(item.origin)
+            return [], StatefulLogic.DISCARD
+        try:
+            res, fwd = device_step(self.rt.core, self.rt.secret, self.key, self.profile, event)
+        except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
+            return _failed(self.rt, item, e), StatefulLogic.RETAIN
+        if fwd is not None:
+            return [("forward", (fwd, item))], StatefulLogic.RETAIN
+        out = _outputs(self.rt, res)
+        self.rt.ack(item.origin)
+        return out, StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[Out], bool]:
+        state = self.profile.state
+        if state is None:
+            return [], StatefulLogic.RETAIN
+        return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, self.rt.watermark)), \
+            StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return _next_sweep(self.profile.state)
+
+    def snapshot(self) -> tuple[str, DeviceProfile]:
+        return self.key, copy.deepcopy(self.profile)
+
+
+class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, CustomerState | None]]):
+    """Known-customer tier: features, stage, triggers and decisions.
+
+    Items are `(forward, decoded)`; snapshots are `(key, state)`.
+    """
+
+    def __init__(self, rt: Runtime, resume: tuple[str, CustomerState | None] | None) -> None:
+        self.rt = rt
+        self.key, self.state = resume if resume is not None else ("", None)
+
+    def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
+        fwd, item = value
+        self.key = fwd.user_key
+        if _is_forget(fwd.event):
+            self.state = None
+            self.rt.ack(item.origin)
+            return [], StatefulLogic.DISCARD
+        try:
+            self.state, res = known_step(self.rt.core, self.key, self.state, fwd)
+        except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
+            return _failed(self.rt, item, e), StatefulLogic.RETAIN
+        out = _outputs(self.rt, res)
+        self.rt.ack(item.origin)
+        return out, StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[Out], bool]:
+        if self.state is None:
+            return [], StatefulLogic.RETAIN
+        res = self.rt.core.fire_timers(self.key, self.state, self.rt.watermark)
+        return _outputs(self.rt, res), StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return _next_sweep(self.state)
+
+    def snapshot(self) -> tuple[str, CustomerState | None]:
+        return self.key, copy.deepcopy(self.state)

@@ -1,0 +1,84 @@
+"""What the workers of one process share: the decision core, context table, and the loop.
+
+Built once per process per `Settings` (bytewax worker threads share it). Learner state lives
+in the flow's keyed `learn` step (so it is snapshotted); learners publish into this board.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Any
+
+from engine.catalog import load_catalog
+from engine.core import CoreConfig, DecisionCore
+from engine.decision import Decision
+from flows.settings import Settings
+
+__all__ = ["Runtime", "get_runtime"]
+
+
+class Runtime:
+    """Per-process shared state of a running flow."""
+
+    def __init__(self, settings: Settings) -> None:
+        catalog = load_catalog(settings.catalog or None)
+        self.settings = settings
+        self.core = DecisionCore(
+            catalog, CoreConfig(seed=settings.seed, control_share=settings.control_share))
+        self.secret = settings.secret.encode()
+        self.watermark = 0.0
+        self.events = 0
+        self.decisions = 0
+        self.dead_letters = 0
+        self._lock = threading.Lock()
+        self._mailbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._done: dict[str, int] = defaultdict(int)
+        self.owners: dict[str, str] = {}
+
+    def observe(self, ts: float) -> None:
+        """Advance the process's event-time watermark (timer sweeps read it)."""
+        if ts > self.watermark:
+            self.watermark = ts
+
+    def deliver(self, decisions: list[Decision]) -> None:
+        """Hand decisions to the embedded world (only customers a simulator owns)."""
+        with self._lock:
+            self.decisions += len(decisions)
+            for d in decisions:
+                owner = self.owners.get(d.customer_id)
+                if owner is not None:
+                    self._mailbox[owner].append(d.to_dict())
+
+    def take_mail(self, origin: str) -> list[dict[str, Any]]:
+        """Decisions for the customers of simulator partition `origin`."""
+        with self._lock:
+            return self._mailbox.pop(origin, [])
+
+    def ack(self, origin: str) -> None:
+        """One record from `origin` has been fully handled."""
+        with self._lock:
+            self._done[origin] += 1
+
+    def done(self, origin: str) -> int:
+        """How many records from `origin` have been fully handled."""
+        with self._lock:
+            return self._done[origin]
+
+    def count_dead_letter(self) -> None:
+        """Progress counter (the Prometheus metric is counted by reason elsewhere)."""
+        with self._lock:
+            self.dead_letters += 1
+
+
+_RUNTIMES: dict[Settings, Runtime] = {}
+_LOCK = threading.Lock()
+
+
+def get_runtime(settings: Settings) -> Runtime:
+    """The process's runtime for `settings` (created on first use)."""
+    with _LOCK:
+        rt = _RUNTIMES.get(settings)
+        if rt is None:
+            rt = _RUNTIMES[settings] = Runtime(settings)
+        return rt

@@ -1,0 +1,98 @@
+"""Settings: the only reader of `JOURNEY_*` environment variables.
+
+Every CLI flag falls back to its environment twin (named in `--help`), as bytewax's `run.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from features.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "JOURNEY_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Run configuration; field `x` is read from `JOURNEY_X` when not given."""
+
+    source: str = field(default="simulator", metadata={"help": "simulator | jsonl | kafka"})
+    input: str = field(default="", metadata={"help": "JSONL file for --source jsonl"})
+    out: str = field(default="out/decisions.jsonl",
+                     metadata={"help": "decisions JSONL file, '-' for stdout"})
+    dead_letters: str = field(default="out/dead-letters.jsonl",
+                              metadata={"help": "dead-letter JSONL file, '-' for stderr"})
+    catalog: str = field(default="", metadata={"help": "action catalog YAML (default: shipped)"})
+    seed: int = field(default=7, metadata={"help": "seed for simulator and exploration"})
+    customers: int = field(default=5000, metadata={"help": "simulated customers"})
+    events: int = field(default=200_000, metadata={"help": "simulated events (0 = endless)"})
+    sim_partitions: int = field(default=1, metadata={"help": "simulator source partitions"})
+    bad_rate: float = field(default=0.001,
+                            metadata={"help": "share of malformed records the simulator injects"})
+    control_share: float = field(default=0.05, metadata={"help": "share on the control policy"})
+    secret: str = field(default="journey-development-secret",
+                        metadata={"help": "key for customer-id hashes (set it in production)"})
+    metrics_port: int = field(default=9464, metadata={"help": "Prometheus /metrics port, 0=off"})
+    progress: bool = field(default=True, metadata={"help": "progress line on stderr"})
+    brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers"})
+    batch_size: int = field(default=500, metadata={"help": "source batch size"})
+    workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **given: Any) -> Settings:
+        """Build from explicit values, then `JOURNEY_*` variables, then defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if given.get(f.name) is not None:
+                values[f.name] = given[f.name]
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Fail at construction with a message that says how to fix it."""
+        if self.source not in ("simulator", "jsonl", "kafka"):
+            msg = f"source must be simulator, jsonl or kafka, got {self.source!r}"
+            raise ConfigError(msg)
+        if self.source == "jsonl" and not Path(self.input).is_file():
+            msg = f"--input {self.input!r} is not a file (needed with --source jsonl)"
+            raise ConfigError(msg)
+        if self.source == "kafka" and not self.brokers:
+            msg = "--source kafka needs --brokers host:port (or JOURNEY_BROKERS)"
+            raise ConfigError(msg)
+        if not 0.0 <= self.control_share <= 1.0 or not 0.0 <= self.bad_rate <= 1.0:
+            msg = "control_share and bad_rate are shares between 0 and 1"
+            raise ConfigError(msg)
+        if self.customers < 1 or self.sim_partitions < 1 or self.batch_size < 1:
+            msg = "customers, sim_partitions and batch_size must be >= 1"
+            raise ConfigError(msg)
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    kind = kind if isinstance(kind, str) else kind.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError as e:
+        msg = f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}"
+        raise ConfigError(msg) from e
+    return raw

@@ -1,0 +1,94 @@
+"""Input sources: the embedded simulator (default) and JSONL files, as `RawRecord`s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from bytewax.connectors.files import FileSource
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from engine.simulator import Simulator
+from features.schema import RawRecord
+from flows.runtime import Runtime
+
+__all__ = ["SimulatorSource", "jsonl_source"]
+
+LOCKSTEP_TIMEOUT = 2.0
+"""Seconds a simulator partition waits for its last batch to be handled before moving on.
+
+Within one process the world reacts to every decision before it moves on (so a run is
+repeatable); when workers span processes, acknowledgements cannot arrive and the partition
+continues open-loop after this wait.
+"""
+
+
+class _SimPartition(StatefulSourcePartition[RawRecord, None]):
+    def __init__(self, runtime: Runtime, name: str, index: int) -> None:
+        s = runtime.settings
+        self.runtime = runtime
+        self.name = name
+        self.sim = Simulator(runtime.core.catalog, seed=s.seed, customers=s.customers,
+                             partition=index, partitions=s.sim_partitions, bad_rate=s.bad_rate)
+        for c in self.sim.customers.values():
+            runtime.owners[c.user] = name
+        self.limit = s.events // s.sim_partitions if s.events else 0
+        self.batch = s.batch_size
+        self.emitted = 0
+        self.waiting_since: float | None = None
+
+    def next_batch(self) -> Iterable[RawRecord]:
+        if self.limit and self.emitted >= self.limit:
+            if self.runtime.done(self.name) >= self.emitted or self._waited_out():
+                raise StopIteration
+            return []
+        if self.runtime.done(self.name) < self.emitted and not self._waited_out():
+            return []
+        self.waiting_since = None
+        for d in self.runtime.take_mail(self.name):
+            self.sim.deliver(d)
+        n = min(self.batch, self.limit - self.emitted) if self.limit else self.batch
+        out = []
+        for rec in self.sim.events(n):
+            payload = rec if isinstance(rec, bytes) else orjson.dumps(rec)
+            out.append(RawRecord(payload, "events", self.name))
+        self.emitted += len(out)
+        if not out:
+            raise StopIteration
+        return out
+
+    def _waited_out(self) -> bool:
+        now = time.monotonic()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        return now - self.waiting_since > LOCKSTEP_TIMEOUT
+
+    def next_awake(self) -> datetime | None:
+        if self.runtime.done(self.name) < self.emitted:
+            return datetime.now(UTC) + timedelta(milliseconds=1)
+        return None
+
+    def snapshot(self) -> None:
+        return None
+
+
+class SimulatorSource(FixedPartitionedSource[RawRecord, None]):
+    """The embedded simulator, one source partition per slice of the customer population."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def list_parts(self) -> list[str]:
+        return [f"sim-{i}" for i in range(self.runtime.settings.sim_partitions)]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: None) -> _SimPartition:
+        return _SimPartition(self.runtime, for_part, int(for_part.split("-")[1]))
+
+
+def jsonl_source(path: str | Path) -> FileSource:
+    """bytewax's file source (resumable by byte offset); lines become `RawRecord`s later."""
+    return FileSource(Path(path))
