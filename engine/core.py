@@ -36,7 +36,7 @@ __all__ = ["CoreConfig", "DecisionCore", "Example", "StepResult"]
 
 DAY = 86400.0
 _RESPONSE_EVENTS = frozenset({"Promotion Clicked"})
-_MAX_PENDING = 8
+_MAX_PENDING = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +144,8 @@ class DecisionCore:
         res.examples.append(Example(p.treatment, p.x, reward))
         value = (self.catalog.value[p.treatment] if reward else 0.0) - self.catalog.cost[p.treatment]
         self.uplift.record(p.policy, reward, revenue, float(value))
+        metrics.REWARD_RATE.labels(p.policy).set(self.uplift.stats[p.policy].rate)
+        metrics.UPLIFT.set(self.uplift.value_uplift()[0])
         metrics.RESOLVED.labels(p.policy).inc()
         if reward:
             metrics.REWARDS.labels(p.policy).inc()

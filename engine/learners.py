@@ -1,7 +1,8 @@
 """Online learners (river), exported to the dense arrays the scoring kernel reads.
 
 `ActionLearner` is the propensity model of one treatment (action × channel): river's
-logistic regression on the feature vector, with a diagonal Laplace posterior (precision
+logistic regression (AdaGrad, so rarely-set features still move) on the feature vector,
+with a diagonal Laplace posterior (precision
 `q_i += p(1-p) x_i²`, Chapelle & Li 2011) that Thompson sampling draws from.
 `RepurchaseLearner` predicts whether a customer buys again within a horizon; its labels
 arrive late (at the next order, or when the horizon passes).
@@ -28,14 +29,15 @@ def as_features(x: np.ndarray) -> dict[str, float]:
 class ActionLearner:
     """Propensity of a response to one treatment, learned online from decision outcomes."""
 
-    def __init__(self, *, lr: float = 0.1, prior_precision: float = 4.0,
+    def __init__(self, *, lr: float = 0.1, prior_precision: float = 16.0,
                  intercept_init: float = -2.0, l2: float = 1e-4) -> None:
         self.lr = lr
         self.prior_precision = prior_precision
         self.intercept_init = intercept_init
         self.l2 = l2
         self.model = linear_model.LogisticRegression(
-            optimizer=optim.SGD(lr), l2=l2, intercept_init=intercept_init, intercept_lr=lr)
+            optimizer=optim.AdaGrad(lr), l2=l2, intercept_init=intercept_init,
+            intercept_lr=lr)
         self.precision: dict[str, float] = {}
         self.intercept_precision = prior_precision
         self.n = 0

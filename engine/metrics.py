@@ -46,6 +46,7 @@ REVENUE = Counter("journey_attributed_revenue_total", "Revenue attributed to dec
                   ["policy"])
 REWARD_RATE = Gauge("journey_reward_rate", "Reward rate of resolved decisions, by policy",
                     ["policy"])
-UPLIFT = Gauge("journey_uplift_reward_rate", "Reward rate learned minus control")
+UPLIFT = Gauge("journey_uplift_value_per_decision",
+               "Net value per decision, learned policy minus control (personalization uplift)")
 CUSTOMERS = Gauge("journey_state_customers", "Customers held in state (this process)")
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")

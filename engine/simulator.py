@@ -157,7 +157,7 @@ class Simulator:
         c = self.customers[idx]
         kind = self._kind.get(action_id, "message")
         p = _KIND_BASE[kind] * c.persona.kinds.get(kind, 1.0)
-        p *= c.persona.actions.get(action_id, 1.0) * c.persona.channels.get(channel, 0.8)
+        p *= c.persona.actions.get(action_id, 0.7) * c.persona.channels.get(channel, 0.5)
         return min(p, 0.9)
 
     # ----------------------------------------------------------------- internals

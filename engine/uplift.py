@@ -17,6 +17,7 @@ class PolicyStats:
     rewards: int = 0
     revenue: float = 0.0
     value: float = 0.0
+    value_sq: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -49,6 +50,7 @@ class UpliftTracker:
             s.rewards += int(reward)
             s.revenue += revenue
             s.value += value
+            s.value_sq += value * value
 
     def add_revenue(self, policy: str, revenue: float) -> None:
         """Revenue attributed to a decision already counted as responded."""
@@ -64,9 +66,24 @@ class UpliftTracker:
         se = math.sqrt(a.rate * (1 - a.rate) / a.decisions + b.rate * (1 - b.rate) / b.decisions)
         return diff, diff - 1.96 * se, diff + 1.96 * se
 
+    def value_uplift(self) -> tuple[float, float, float]:
+        """(personalized − generic net value per decision, 95% CI low, high)."""
+        a, b = self.stats["learned"], self.stats["control"]
+        diff = a.value_per_decision - b.value_per_decision
+        if a.decisions < 2 or b.decisions < 2:
+            return diff, float("-inf"), float("inf")
+
+        def var(s: PolicyStats) -> float:
+            mean = s.value_per_decision
+            return max(s.value_sq / s.decisions - mean * mean, 0.0) / (s.decisions - 1)
+
+        se = math.sqrt(var(a) + var(b))
+        return diff, diff - 1.96 * se, diff + 1.96 * se
+
     def summary(self) -> dict[str, float]:
         """Flat figures for logs, the run summary and metrics."""
         diff, lo, hi = self.uplift()
+        vdiff, vlo, vhi = self.value_uplift()
         a, b = self.stats["learned"], self.stats["control"]
         return {
             "learned_decisions": a.decisions,
@@ -80,7 +97,9 @@ class UpliftTracker:
             "uplift_reward_rate": round(diff, 4),
             "uplift_ci95_low": round(lo, 4),
             "uplift_ci95_high": round(hi, 4),
-            "uplift_value_per_decision": round(a.value_per_decision - b.value_per_decision, 4),
+            "uplift_value_per_decision": round(vdiff, 4),
+            "uplift_value_ci95_low": round(vlo, 4),
+            "uplift_value_ci95_high": round(vhi, 4),
             "uplift_revenue_per_decision": round(
                 a.revenue_per_decision - b.revenue_per_decision, 3),
         }

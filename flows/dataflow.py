@@ -63,10 +63,10 @@ def _default_source(settings: Settings, rt: Runtime) -> Source[Any]:
 
 
 def build_flow(settings: Settings, *, source: Source[Any] | None = None,
-               decisions: Sink[Any] | None = None,
-               dead_letters: Sink[Any] | None = None) -> Dataflow:
-    """Wire the flow; sources and sinks default to what `settings` names."""
-    rt = get_runtime(settings)
+               decisions: Sink[Any] | None = None, dead_letters: Sink[Any] | None = None,
+               runtime: Runtime | None = None) -> Dataflow:
+    """Wire the flow; sources, sinks and the process runtime default to what `settings` names."""
+    rt = runtime or get_runtime(settings)
     secret = rt.secret
     flow = Dataflow("journey")
     raw = op.input("read_events", flow, source or _default_source(settings, rt))

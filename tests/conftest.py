@@ -1,0 +1,56 @@
+"""Shared fixtures: the default catalog, a fresh engine, sample events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Engine, load_catalog
+from engine.catalog import Catalog
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "engine" / "decision.schema.json"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture
+def engine(catalog: Catalog) -> Engine:
+    return Engine(catalog, seed=7)
+
+
+@pytest.fixture(scope="session")
+def decision_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+@pytest.fixture
+def make_event() -> Callable[..., dict[str, Any]]:
+    """Build a Segment event: make_event("track", "Product Viewed", user="u1", minute=3)."""
+
+    def make(kind: str, name: str | None = None, *, user: str | None = "u1",
+             anon: str | None = None, minute: float = 0.0, **fields: Any) -> dict[str, Any]:
+        total = int(minute * 60)
+        day, rest = divmod(total, 86400)
+        hh, rest = divmod(rest, 3600)
+        mm, ss = divmod(rest, 60)
+        ev: dict[str, Any] = {
+            "type": kind,
+            "timestamp": f"2026-03-{2 + day:02d}T{hh:02d}:{mm:02d}:{ss:02d}Z",
+        }
+        if user is not None:
+            ev["userId"] = user
+        if anon is not None:
+            ev["anonymousId"] = anon
+        if name is not None:
+            ev["event" if kind == "track" else "name"] = name
+        ev.update(fields)
+        return ev
+
+    return make
