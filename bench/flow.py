@@ -11,8 +11,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from bench.workloads import sim_records
-from engine.core import CoreConfig, DecisionCore
 from engine.catalog import load_catalog
+from engine.core import CoreConfig, DecisionCore
 from features.decode import decode
 from features.errors import DecodeError
 from features.schema import RawRecord
@@ -77,7 +77,7 @@ def bench_stages(events: int, customers: int) -> list[dict[str, object]]:
         except DecodeError:
             continue
     t_decode = time.perf_counter() - t0
-    from engine.engine import Engine  # noqa: PLC0415
+    from engine.engine import Engine
 
     eng = Engine(load_catalog())
     core: DecisionCore = eng.core

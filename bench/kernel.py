@@ -31,13 +31,13 @@ def bench_kernel(sizes: list[tuple[int, int]], *, batch: int = 256, repeat: int 
     for n, f in sizes:
         c = kernel_case(n, f)
         status = np.empty(n, dtype=np.int8)
-        prio = np.empty(n)
         topk = np.empty(3, dtype=np.int64)
+        prio = np.empty(3)
         seed = np.uint64(12345)
 
         def one(c=c, status=status, prio=prio, topk=topk, seed=seed) -> object:
             return kernels.score_one(c.x, c.rule, *c.args, np.int32(1), np.int32(1), seed, 32,
-                                     status, prio, topk)
+                                     status, topk, prio)
 
         def gemv(c=c) -> object:
             return c.W @ c.x
@@ -55,8 +55,8 @@ def bench_kernel(sizes: list[tuple[int, int]], *, batch: int = 256, repeat: int 
         sb = np.full(batch, 1, dtype=np.int32)
         seeds = np.arange(batch, dtype=np.uint64)
         st = np.empty((batch, n), dtype=np.int8)
-        pr = np.empty((batch, n))
         tk = np.empty((batch, 3), dtype=np.int64)
+        pr = np.empty((batch, 3))
         chosen = np.empty(batch, dtype=np.int64)
         prob = np.empty(batch)
         args = c.args[:-3]
@@ -64,7 +64,7 @@ def bench_kernel(sizes: list[tuple[int, int]], *, batch: int = 256, repeat: int 
         def many(X=X, R=R, ch=ch, act=act, sb=sb, seeds=seeds, st=st, pr=pr, tk=tk,
                  chosen=chosen, prob=prob, args=args, c=c) -> object:
             return kernels.score_batch(X, R, *args, ch, act, c.args[-1], sb, sb, seeds, 32, st,
-                                       pr, tk, chosen, prob)
+                                       tk, pr, chosen, prob)
 
         def gemm(X=X, c=c) -> object:
             return X @ c.W.T

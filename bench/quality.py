@@ -27,7 +27,7 @@ def bench_quality(events: int, customers: int, *, seed: int = 7,
     scored: dict[int, np.ndarray] = {}
     original = eng.core.scorer.score
 
-    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - records eligibility per decision
+    def spy(*args, **kwargs):
         res = original(*args, **kwargs)
         scored[int(args[-1])] = res.status
         return res
@@ -41,11 +41,11 @@ def bench_quality(events: int, customers: int, *, seed: int = 7,
         n += 1
         try:
             decisions = eng.process(rec)
-        except Exception:  # noqa: BLE001, S112 - malformed input is not scored here
+        except Exception:  # noqa: BLE001 - malformed input is not scored here
             continue
         for d in decisions:
             status = scored.pop(seed_of(d.decision_id))
-            c = sim._by_user.get(d.customer_id)  # noqa: SLF001 - the oracle's own index
+            c = sim._by_user.get(d.customer_id)
             if c is not None and n > warm:
                 elig = np.flatnonzero(status == 0)
                 ev = np.array([sim.true_response(c.idx, *_ids(cat, t)) * cat.value[t]
@@ -62,6 +62,6 @@ def bench_quality(events: int, customers: int, *, seed: int = 7,
     return out
 
 
-def _ids(cat, t):  # noqa: ANN001, ANN202
+def _ids(cat, t):
     action, channel = cat.treatment(int(t))
     return action.id, channel

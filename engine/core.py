@@ -142,7 +142,8 @@ class DecisionCore:
     def _resolve(self, state: CustomerState, p: Pending, reward: bool, revenue: float,
                  res: StepResult) -> None:
         res.examples.append(Example(p.treatment, p.x, reward))
-        value = (self.catalog.value[p.treatment] if reward else 0.0) - self.catalog.cost[p.treatment]
+        cat = self.catalog
+        value = (cat.value[p.treatment] if reward else 0.0) - cat.cost[p.treatment]
         self.uplift.record(p.policy, reward, revenue, float(value))
         metrics.REWARD_RATE.labels(p.policy).set(self.uplift.stats[p.policy].rate)
         metrics.UPLIFT.set(self.uplift.value_uplift()[0])
@@ -283,7 +284,7 @@ class DecisionCore:
             probability=round(prob, 6),
             policy=policy,
             model_version=version,
-            ranking=self._ranking(scored.topk, scored.priority, x),
+            ranking=self._ranking(scored.topk, scored.topk_score, x),
             reasons=self._reasons(t, x, scored.status, channel_reasons),
         )
         decision.latency_us = (time.perf_counter_ns() - t0) / 1000.0
@@ -299,9 +300,9 @@ class DecisionCore:
         order = np.lexsort((-self._prior[a], -self.popularity[a]))
         return int(eligible[order[0]])
 
-    def _ranking(self, topk: np.ndarray, priority: np.ndarray, x: np.ndarray) -> list[dict]:
+    def _ranking(self, topk: np.ndarray, score: np.ndarray, x: np.ndarray) -> list[dict]:
         out = []
-        for t in topk:
+        for t, priority in zip(topk, score, strict=True):
             if t < 0:
                 break
             action, channel = self.catalog.treatment(int(t))
@@ -309,7 +310,7 @@ class DecisionCore:
             out.append({
                 "action_id": action.id,
                 "channel": channel,
-                "score": round(float(priority[t]), 6),
+                "score": round(float(priority), 6),
                 "propensity": round(1.0 / (1.0 + math.exp(-lg)), 6),
                 "value": action.value,
             })

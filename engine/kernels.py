@@ -3,8 +3,13 @@
 Only arrays and scalars cross this boundary. One call scores every treatment (action ×
 channel) of a decision: eligibility (stage, trigger, channel, per-action blocks, budget and
 rule predicates), propensity `sigmoid(w·x + b)`, context weight, arbitration
-`priority = propensity × context weight × value × lever − cost`, Thompson sampling over the
-top candidates with a diagonal Gaussian posterior on the logit, and the top-k ranking.
+`priority = propensity × context weight × value × lever − cost`, the top-k ranking, and
+Thompson sampling over the best `CANDIDATES` with a diagonal Gaussian posterior on the logit.
+The choice is drawn from the Thompson draw frequencies mixed with `EPSILON` uniform over every
+eligible treatment, so the returned probability is the policy's own.
+
+Only the candidates need an exact priority: a treatment whose exp-free upper bound cannot
+beat the current last candidate is skipped, so most treatments cost one dot product.
 
 Status codes per treatment: see `STATUS`.
 """
@@ -29,11 +34,12 @@ __all__ = [
 ]
 
 STATUS = ("eligible", "stage", "trigger", "channel", "blocked", "budget", "rule")
-CANDIDATES = 16
-"""Thompson draws are taken over the top treatments by optimistic (UCB) priority."""
+CANDIDATES = 8
+"""Thompson draws are taken over the top treatments by mean priority."""
 EPSILON = 0.02
-"""Share of choices spread uniformly over eligible candidates (full support for OPE)."""
+"""Share of choices spread uniformly over every eligible treatment (full support for OPE)."""
 
+_FAST = {"reassoc", "contract", "arcp"}  # vectorized reductions; inf/nan keep their meaning
 _U64 = 0xFFFFFFFFFFFFFFFF
 _GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
@@ -58,13 +64,6 @@ def _uniform(seed: np.uint64, i: int) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _normal(seed: np.uint64, i: int) -> float:
-    u1 = _uniform(seed, 2 * i)
-    u2 = _uniform(seed, 2 * i + 1)
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
-
-
-@numba.njit(cache=True, inline="always")
 def _holds(v: float, op: int, c: float) -> bool:
     if op == 0:
         return v < c
@@ -79,16 +78,20 @@ def _holds(v: float, op: int, c: float) -> bool:
     return v != c
 
 
-@numba.njit(cache=True, fastmath=True)
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    acc = np.float32(0.0)
-    for i in range(a.shape[0]):
-        acc += a[i] * b[i]
-    return acc
+@numba.njit(cache=True, inline="always")
+def _sigmoid_bound(z: float) -> float:
+    """An upper bound of the logistic function that needs no `exp`.
+
+    For z >= 0 the tangent at 0 bounds the concave half; for z < 0,
+    `exp(-z) >= 1 - z + z*z/2` (all terms positive) gives `1 / (2 - z + z*z/2)`.
+    """
+    if z >= 0.0:
+        return min(1.0, 0.5 + 0.25 * z)
+    return 1.0 / (2.0 - z + 0.5 * z * z)
 
 
-@numba.njit(cache=True)
-def _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight):  # noqa: ANN001
+@numba.njit(cache=True, inline="always")
+def _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight):
     weight = 1.0
     lo, hi = cw_ptr[t], cw_ptr[t + 1]
     i = lo
@@ -105,147 +108,156 @@ def _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight
     return weight
 
 
-@numba.njit(cache=True)
-def _arbitrate(logit, var, ctxw, value, lever, cost, status, priority, topk, seed, n_draws):  # noqa: ANN001, PLR0913
-    """Given per-treatment logits/variances, fill priority and top-k; return (chosen, prob)."""
-    n = logit.shape[0]
+@numba.njit(cache=True, fastmath=_FAST)
+def _score_row(x, rule, pre, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+               trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
+               cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
+               trigger_bit, seed, n_draws, status, topk, topk_score):
+    """One decision. `pre` holds precomputed logits (batched GEMM) or is empty."""
+    n, nf = W.shape
+    have_pre = pre.shape[0] > 0
+    c_max = CANDIDATES
+    cand_val = np.full(c_max, -np.inf)
+    cand = np.full(c_max, -1, dtype=np.int64)
+    cand_logit = np.zeros(c_max)
+    cand_mult = np.zeros(c_max)
     n_ok = 0
     for t in range(n):
-        if status[t] == 0:
-            n_ok += 1
-            p = 1.0 / (1.0 + math.exp(-logit[t]))
-            priority[t] = p * ctxw[t] * value[t] * lever[t] - cost[t]
+        a = t_action[t]
+        if stage_mask[t] & stage_bit == 0:
+            status[t] = 1
+            continue
+        if trigger_mask[t] & trigger_bit == 0:
+            status[t] = 2
+            continue
+        if channel_ok[t_channel[t]] == 0:
+            status[t] = 3
+            continue
+        if action_ok[a] == 0:
+            status[t] = 4
+            continue
+        if budget_left[a] <= 0:
+            status[t] = 5
+            continue
+        ok = True
+        for i in range(pred_ptr[t], pred_ptr[t + 1]):
+            if not _holds(rule[pred_feat[i]], pred_op[i], pred_val[i]):
+                ok = False
+                break
+        if not ok:
+            status[t] = 6
+            continue
+        status[t] = 0
+        n_ok += 1
+        if have_pre:
+            lg = pre[t] + b[t]
         else:
-            priority[t] = -np.inf
-    k = topk.shape[0]
-    for j in range(k):  # top-k by mean priority (k is small)
-        best, best_t = -np.inf, -1
-        for t in range(n):
-            if priority[t] > best:
-                taken = False
-                for q in range(j):
-                    if topk[q] == t:
-                        taken = True
-                if not taken:
-                    best, best_t = priority[t], t
-        topk[j] = best_t
+            acc = np.float32(0.0)
+            for i in range(nf):
+                acc += W[t, i] * x[i]
+            lg = acc + b[t]
+        m = value[t] * lever[t]
+        if cw_ptr[t + 1] > cw_ptr[t]:
+            m *= _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight)
+        if not m * _sigmoid_bound(lg) - cost[t] > cand_val[c_max - 1]:
+            continue  # cannot enter the candidates: no exp needed
+        p = m / (1.0 + math.exp(-lg)) - cost[t]
+        k = c_max - 1
+        if p > cand_val[k]:
+            while k > 0 and cand_val[k - 1] < p:
+                cand_val[k] = cand_val[k - 1]
+                cand[k] = cand[k - 1]
+                cand_logit[k] = cand_logit[k - 1]
+                cand_mult[k] = cand_mult[k - 1]
+                k -= 1
+            cand_val[k] = p
+            cand[k] = t
+            cand_logit[k] = lg
+            cand_mult[k] = m
+    for j in range(topk.shape[0]):
+        topk[j] = cand[j] if j < c_max else -1
+        topk_score[j] = cand_val[j] if j < c_max else -np.inf
     if n_ok == 0:
         return -1, 0.0
-    # candidates: top CANDIDATES by optimistic priority (logit + 2 sigma)
-    c = min(CANDIDATES, n_ok)
-    cand = np.full(c, -1, dtype=np.int64)
-    ucb = np.empty(n)
-    for t in range(n):
-        if status[t] == 0:
-            p = 1.0 / (1.0 + math.exp(-(logit[t] + 2.0 * math.sqrt(var[t]))))
-            ucb[t] = p * ctxw[t] * value[t] * lever[t] - cost[t]
-        else:
-            ucb[t] = -np.inf
+    c = min(c_max, n_ok)
+    sd = np.empty(c)
     for j in range(c):
-        best, best_t = -np.inf, -1
-        for t in range(n):
-            if ucb[t] > best:
-                best, best_t = ucb[t], t
-        cand[j] = best_t
-        ucb[best_t] = -np.inf
+        t = cand[j]
+        acc = np.float32(0.0)
+        for i in range(nf):
+            acc += V[t, i] * (x[i] * x[i])
+        sd[j] = math.sqrt(max(acc, 0.0))
+    total = n_draws * c
+    z = np.empty(total + 1)
+    for i in range(0, total, 2):
+        u1 = _uniform(seed, i)
+        u2 = _uniform(seed, i + 1)
+        r = math.sqrt(-2.0 * math.log(u1))
+        z[i] = r * math.cos(2.0 * math.pi * u2)
+        z[i + 1] = r * math.sin(2.0 * math.pi * u2)
     counts = np.zeros(c)
-    draw = 0
-    for m in range(n_draws):
+    for d in range(n_draws):
         best, best_j = -np.inf, 0
         for j in range(c):
             t = cand[j]
-            z = _normal(seed, draw)
-            draw += 1
-            p = 1.0 / (1.0 + math.exp(-(logit[t] + math.sqrt(var[t]) * z)))
-            s = p * ctxw[t] * value[t] * lever[t] - cost[t]
+            s = cand_mult[j] / (1.0 + math.exp(-(cand_logit[j] + sd[j] * z[d * c + j]))) \
+                - cost[t]
             if s > best:
                 best, best_j = s, j
         counts[best_j] += 1.0
     u = _uniform(seed, 1 << 30)
-    acc = 0.0
-    chosen = c - 1
+    chosen = -1
+    if u < EPSILON:
+        e = min(int(u / EPSILON * n_ok), n_ok - 1)
+        for t in range(n):
+            if status[t] == 0:
+                if e == 0:
+                    chosen = t
+                    break
+                e -= 1
+    else:
+        v = (u - EPSILON) / (1.0 - EPSILON) * n_draws
+        acc = 0.0
+        chosen = cand[c - 1]
+        for j in range(c):
+            acc += counts[j]
+            if v < acc:
+                chosen = cand[j]
+                break
+    prob = EPSILON / n_ok
     for j in range(c):
-        pj = (1.0 - EPSILON) * counts[j] / n_draws + EPSILON / c
-        acc += pj
-        if u < acc:
-            chosen = j
-            break
-    prob = (1.0 - EPSILON) * counts[chosen] / n_draws + EPSILON / c
-    return cand[chosen], prob
+        if cand[j] == chosen:
+            prob += (1.0 - EPSILON) * counts[j] / n_draws
+    return chosen, prob
 
 
 @numba.njit(cache=True)
-def _eligibility(rule, t, t_channel, t_action, stage_mask, trigger_mask, pred_ptr, pred_feat,  # noqa: ANN001, PLR0913
-                 pred_op, pred_val, channel_ok, action_ok, budget_left, stage_bit, trigger_bit):
-    if stage_mask[t] & stage_bit == 0:
-        return 1
-    if trigger_mask[t] & trigger_bit == 0:
-        return 2
-    if channel_ok[t_channel[t]] == 0:
-        return 3
-    a = t_action[t]
-    if action_ok[a] == 0:
-        return 4
-    if budget_left[a] <= 0:
-        return 5
-    for i in range(pred_ptr[t], pred_ptr[t + 1]):
-        if not _holds(rule[pred_feat[i]], pred_op[i], pred_val[i]):
-            return 6
-    return 0
-
-
-@numba.njit(cache=True)
-def score_one(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,  # noqa: ANN001, PLR0913
+def score_one(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
               trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
               cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-              trigger_bit, seed, n_draws, status, priority, topk):
-    """Score every treatment for one decision; fills status/priority/topk, returns (t, prob)."""
-    n = W.shape[0]
-    logit = np.empty(n)
-    var = np.empty(n)
-    ctxw = np.empty(n)
-    x2 = x * x
-    for t in range(n):
-        st = _eligibility(rule, t, t_channel, t_action, stage_mask, trigger_mask, pred_ptr,
-                          pred_feat, pred_op, pred_val, channel_ok, action_ok, budget_left,
-                          stage_bit, trigger_bit)
-        status[t] = st
-        if st == 0:
-            logit[t] = _dot(W[t], x) + b[t]
-            var[t] = _dot(V[t], x2)
-            ctxw[t] = _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group,
-                                      cw_weight)
-    return _arbitrate(logit, var, ctxw, value, lever, cost, status, priority, topk,
-                      np.uint64(seed), n_draws)
+              trigger_bit, seed, n_draws, status, topk, topk_score):
+    """Score every treatment for one decision; fills status/topk/topk_score, returns (t, p)."""
+    return _score_row(x, rule, np.empty(0, dtype=np.float32), W, b, V, value, lever, cost,
+                      t_channel, t_action, stage_mask, trigger_mask, pred_ptr, pred_feat,
+                      pred_op, pred_val, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight,
+                      channel_ok, action_ok, budget_left, stage_bit, trigger_bit,
+                      np.uint64(seed), n_draws, status, topk, topk_score)
 
 
 @numba.njit(cache=True)
-def score_batch(X, R, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,  # noqa: ANN001, PLR0913
+def score_batch(X, R, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
                 trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                 cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-                trigger_bit, seeds, n_draws, status, priority, topk, chosen, prob):
-    """Score B decisions at once: logits and variances by two GEMMs, then per-row arbitration."""
-    nb = X.shape[0]
-    n = W.shape[0]
+                trigger_bit, seeds, n_draws, status, topk, topk_score, chosen, prob):
+    """Score B decisions at once: all logits by one GEMM, then per-row arbitration."""
     logits = np.dot(X, W.T)
-    variances = np.dot(X * X, V.T)
-    ctxw = np.empty(n)
-    for r in range(nb):
-        for t in range(n):
-            st = _eligibility(R[r], t, t_channel, t_action, stage_mask, trigger_mask, pred_ptr,
-                              pred_feat, pred_op, pred_val, channel_ok[r], action_ok[r],
-                              budget_left, stage_bit[r], trigger_bit[r])
-            status[r, t] = st
-            if st == 0:
-                ctxw[t] = _context_weight(t, R[r], cw_ptr, cw_feat, cw_op, cw_val, cw_group,
-                                          cw_weight)
-        lg = np.empty(n)
-        vr = np.empty(n)
-        for t in range(n):
-            lg[t] = logits[r, t] + b[t]
-            vr[t] = variances[r, t]
-        c, p = _arbitrate(lg, vr, ctxw, value, lever, cost, status[r], priority[r], topk[r],
-                          np.uint64(seeds[r]), n_draws)
+    for r in range(X.shape[0]):
+        c, p = _score_row(X[r], R[r], logits[r], W, b, V, value, lever, cost, t_channel,
+                          t_action, stage_mask, trigger_mask, pred_ptr, pred_feat, pred_op,
+                          pred_val, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight,
+                          channel_ok[r], action_ok[r], budget_left, stage_bit[r],
+                          trigger_bit[r], np.uint64(seeds[r]), n_draws, status[r], topk[r],
+                          topk_score[r])
         chosen[r] = c
         prob[r] = p
 
@@ -265,9 +277,11 @@ def _uniform_py(seed: int, i: int) -> float:
 
 
 def splitmix_normal_py(seed: int, i: int) -> float:
-    """The i-th standard normal of the kernels' counter-based generator for `seed`."""
-    u1, u2 = _uniform_py(seed, 2 * i), _uniform_py(seed, 2 * i + 1)
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+    """The i-th standard normal of the kernels' generator (Box–Muller on uniform pairs)."""
+    pair = i - i % 2
+    u1, u2 = _uniform_py(seed, pair), _uniform_py(seed, pair + 1)
+    r = math.sqrt(-2.0 * math.log(u1))
+    return r * (math.cos(2.0 * math.pi * u2) if i % 2 == 0 else math.sin(2.0 * math.pi * u2))
 
 
 _OPS_PY = (
@@ -280,13 +294,14 @@ _OPS_PY = (
 )
 
 
-def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,  # noqa: ANN001, PLR0913
+def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
                  trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                  cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-                 trigger_bit, seed, n_draws, status, priority, topk):
-    """Plain-Python twin of `score_one` (same arguments, same outputs)."""
+                 trigger_bit, seed, n_draws, status, topk, topk_score):
+    """Plain-Python twin of `score_one` (same arguments, same outputs), without pruning."""
     n = W.shape[0]
-    logit, var, ctxw = [0.0] * n, [0.0] * n, [1.0] * n
+    seed = int(seed)
+    scored: list[tuple[float, int, float, float]] = []  # (priority, t, logit, multiplier)
     for t in range(n):
         a = int(t_action[t])
         if not stage_mask[t] & stage_bit:
@@ -307,8 +322,8 @@ def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stag
         status[t] = st
         if st:
             continue
-        logit[t] = sum(float(W[t, i]) * float(x[i]) for i in range(x.shape[0])) + float(b[t])
-        var[t] = sum(float(V[t, i]) * float(x[i]) ** 2 for i in range(x.shape[0]))
+        lg = sum(float(W[t, i]) * float(x[i]) for i in range(x.shape[0])) + float(b[t])
+        m = float(value[t]) * float(lever[t])
         groups: dict[int, tuple[bool, float]] = {}
         for i in range(cw_ptr[t], cw_ptr[t + 1]):
             ok, w = groups.get(int(cw_group[i]), (True, float(cw_weight[i])))
@@ -316,57 +331,58 @@ def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stag
             groups[int(cw_group[i])] = (ok and held, w)
         for ok, w in groups.values():
             if ok:
-                ctxw[t] *= w
-
-    def prio(t: int, lg: float) -> float:
-        p = 1.0 / (1.0 + math.exp(-lg))
-        return p * ctxw[t] * float(value[t]) * float(lever[t]) - float(cost[t])
-
-    eligible = [t for t in range(n) if status[t] == 0]
-    for t in range(n):
-        priority[t] = prio(t, logit[t]) if status[t] == 0 else -np.inf
-    order = sorted(range(n), key=lambda t: (-priority[t], t))
+                m *= w
+        scored.append((m / (1.0 + math.exp(-lg)) - float(cost[t]), t, lg, m))
+    ranked = sorted(scored, key=lambda s: (-s[0], s[1]))
+    cand = ranked[:CANDIDATES]
     for j in range(topk.shape[0]):
-        topk[j] = order[j] if j < len(eligible) else -1
-    if not eligible:
+        topk[j] = cand[j][1] if j < len(cand) else -1
+        topk_score[j] = cand[j][0] if j < len(cand) else -np.inf
+    n_ok = len(scored)
+    if n_ok == 0:
         return -1, 0.0
-    c = min(CANDIDATES, len(eligible))
-    ucb = {t: prio(t, logit[t] + 2.0 * math.sqrt(var[t])) for t in eligible}
-    cand = sorted(eligible, key=lambda t: (-ucb[t], t))[:c]
+    c = len(cand)
+    x2 = [float(v) * float(v) for v in x]
+    sd = [math.sqrt(max(sum(float(V[t, i]) * x2[i] for i in range(len(x2))), 0.0))
+          for _, t, _, _ in cand]
+    z = [splitmix_normal_py(seed, i) for i in range(n_draws * c)]
     counts = [0.0] * c
-    draw = 0
-    for _ in range(n_draws):
-        scores = []
-        for t in cand:
-            z = splitmix_normal_py(seed, draw)
-            draw += 1
-            scores.append(prio(t, logit[t] + math.sqrt(var[t]) * z))
-        counts[max(range(c), key=lambda j: (scores[j], -j))] += 1.0
+    for d in range(n_draws):
+        draws = [m / (1.0 + math.exp(-(lg + sd[j] * z[d * c + j]))) - float(cost[t])
+                 for j, (_, t, lg, m) in enumerate(cand)]
+        counts[max(range(c), key=lambda j: (draws[j], -j))] += 1.0
     u = _uniform_py(seed, 1 << 30)
-    acc, chosen = 0.0, c - 1
-    for j in range(c):
-        acc += (1.0 - EPSILON) * counts[j] / n_draws + EPSILON / c
-        if u < acc:
-            chosen = j
-            break
-    return cand[chosen], (1.0 - EPSILON) * counts[chosen] / n_draws + EPSILON / c
+    if u < EPSILON:
+        eligible = [t for t in range(n) if status[t] == 0]
+        chosen = eligible[min(int(u / EPSILON * n_ok), n_ok - 1)]
+    else:
+        v = (u - EPSILON) / (1.0 - EPSILON) * n_draws
+        acc, chosen = 0.0, cand[-1][1]
+        for j in range(c):
+            acc += counts[j]
+            if v < acc:
+                chosen = cand[j][1]
+                break
+    prob = EPSILON / n_ok + sum((1.0 - EPSILON) * counts[j] / n_draws
+                                for j in range(c) if cand[j][1] == chosen)
+    return chosen, prob
 
 
-def score_batch_py(X, R, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,  # noqa: ANN001, PLR0913
+def score_batch_py(X, R, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
                    trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                    cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-                   trigger_bit, seeds, n_draws, status, priority, topk, chosen, prob):
+                   trigger_bit, seeds, n_draws, status, topk, topk_score, chosen, prob):
     """Plain-Python twin of `score_batch`: `score_one_py` row by row."""
     for r in range(X.shape[0]):
         chosen[r], prob[r] = score_one_py(
             X[r], R[r], W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
             trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op, cw_val,
             cw_group, cw_weight, channel_ok[r], action_ok[r], budget_left, stage_bit[r],
-            trigger_bit[r], int(seeds[r]), n_draws, status[r], priority[r], topk[r])
+            trigger_bit[r], int(seeds[r]), n_draws, status[r], topk[r], topk_score[r])
 
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel signature used at run time."""
-    from engine.scorer import Scorer  # noqa: PLC0415 - the scorer imports this module
+    from engine.scorer import Scorer
 
     Scorer.warm_up()

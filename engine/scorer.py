@@ -48,8 +48,8 @@ class ScoreResult:
     chosen: int
     probability: float
     status: np.ndarray
-    priority: np.ndarray
     topk: np.ndarray
+    topk_score: np.ndarray
 
 
 class Scorer:
@@ -76,13 +76,13 @@ class Scorer:
         """One decision: pick a treatment, its probability, statuses and the top-k."""
         n = self.catalog.n_treatments
         status = np.empty(n, dtype=np.int8)
-        priority = np.empty(n, dtype=np.float64)
         topk = np.empty(self.top_k, dtype=np.int64)
+        topk_score = np.empty(self.top_k, dtype=np.float64)
         chosen, prob = self._one(
             x, rule, *self._catalog_args(), channel_ok, action_ok, budget_left,
             np.int32(1 << stage), np.int32(1 << TRIGGERS.index(trigger)),
-            np.uint64(seed), self.n_draws, status, priority, topk)
-        return ScoreResult(int(chosen), float(prob), status, priority, topk)
+            np.uint64(seed), self.n_draws, status, topk, topk_score)
+        return ScoreResult(int(chosen), float(prob), status, topk, topk_score)
 
     def score_batch(self, X: np.ndarray, R: np.ndarray, channel_ok: np.ndarray,
                     action_ok: np.ndarray, budget_left: np.ndarray, stages: np.ndarray,
@@ -90,16 +90,16 @@ class Scorer:
         """Many decisions in one call (two GEMMs, then per-row arbitration)."""
         nb, n = X.shape[0], self.catalog.n_treatments
         status = np.empty((nb, n), dtype=np.int8)
-        priority = np.empty((nb, n), dtype=np.float64)
         topk = np.empty((nb, self.top_k), dtype=np.int64)
+        topk_score = np.empty((nb, self.top_k), dtype=np.float64)
         chosen = np.empty(nb, dtype=np.int64)
         prob = np.empty(nb, dtype=np.float64)
         stage_bit = (1 << stages.astype(np.int32)).astype(np.int32)
         trigger_bit = np.array([1 << TRIGGERS.index(t) for t in triggers], dtype=np.int32)
         self._batch(X, R, *self._catalog_args(), channel_ok, action_ok, budget_left, stage_bit,
-                    trigger_bit, seeds.astype(np.uint64), self.n_draws, status, priority, topk,
+                    trigger_bit, seeds.astype(np.uint64), self.n_draws, status, topk, topk_score,
                     chosen, prob)
-        return [ScoreResult(int(chosen[r]), float(prob[r]), status[r], priority[r], topk[r])
+        return [ScoreResult(int(chosen[r]), float(prob[r]), status[r], topk[r], topk_score[r])
                 for r in range(nb)]
 
     @staticmethod

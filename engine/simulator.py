@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.catalog import Catalog
-
 from features.state import CATEGORIES
 
 __all__ = ["PERSONAS", "Persona", "Simulator"]

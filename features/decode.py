@@ -41,12 +41,12 @@ def parse_timestamp(value: Any) -> float:
     """
     if not isinstance(value, str):
         msg = f"timestamp must be an ISO-8601 string, got {type(value).__name__}"
-        raise DecodeError("bad_timestamp", msg)
+        raise DecodeError(msg, reason="bad_timestamp")
     try:
         dt = datetime.fromisoformat(value)
     except ValueError as e:
         msg = f"timestamp {value[:40]!r} is not ISO-8601 (e.g. '2026-01-31T12:00:00Z')"
-        raise DecodeError("bad_timestamp", msg) from e
+        raise DecodeError(msg, reason="bad_timestamp") from e
     if dt.tzinfo is None:
         return dt.replace(tzinfo=_UTC).timestamp()
     return dt.timestamp()
@@ -62,7 +62,7 @@ def _opt_str(obj: dict[str, Any], key: str) -> str | None:
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)  # Segment libraries accept numeric ids and send them as strings
     msg = f"{key} must be a string, got {type(v).__name__}"
-    raise DecodeError("wrong_type", msg)
+    raise DecodeError(msg, reason="wrong_type")
 
 
 def _opt_obj(obj: dict[str, Any], key: str) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def _opt_obj(obj: dict[str, Any], key: str) -> dict[str, Any]:
     if isinstance(v, dict):
         return v
     msg = f"{key} must be a JSON object, got {type(v).__name__}"
-    raise DecodeError("wrong_type", msg)
+    raise DecodeError(msg, reason="wrong_type")
 
 
 def _event_time(obj: dict[str, Any]) -> float:
@@ -80,7 +80,7 @@ def _event_time(obj: dict[str, Any]) -> float:
         if obj.get(key) is not None:
             return parse_timestamp(obj[key])
     msg = "no timestamp: set `timestamp` (ISO-8601); event time drives features and timers"
-    raise DecodeError("missing_timestamp", msg)
+    raise DecodeError(msg, reason="missing_timestamp")
 
 
 def _signals(obj: dict[str, Any]) -> dict[str, float]:
@@ -89,7 +89,7 @@ def _signals(obj: dict[str, Any]) -> dict[str, float]:
     for k, v in raw.items():
         if isinstance(v, bool) or not isinstance(v, int | float):
             msg = f"signals.{k} must be a number, got {type(v).__name__}"
-            raise DecodeError("wrong_type", msg)
+            raise DecodeError(msg, reason="wrong_type")
         out[k] = float(v)
     return out
 
@@ -100,36 +100,39 @@ def decode(raw: bytes | str) -> Event:
         raw = raw.encode()
     if len(raw) > MAX_EVENT_BYTES:
         msg = f"record is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES} (Segment's 32 KB)"
-        raise DecodeError("oversized", msg)
+        raise DecodeError(msg, reason="oversized")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         msg = f"not valid JSON: {e}"
-        raise DecodeError("invalid_json", msg) from e
+        raise DecodeError(msg, reason="invalid_json") from e
     if not isinstance(obj, dict):
         msg = f"record must be a JSON object, got {type(obj).__name__}"
-        raise DecodeError("not_an_object", msg)
+        raise DecodeError(msg, reason="not_an_object")
     kind = obj.get("type")
     if kind is None:
-        raise DecodeError("missing_type", "`type` is missing (track, identify, page, ...)")
+        msg = "`type` is missing (track, identify, page, ...)"
+        raise DecodeError(msg, reason="missing_type")
     if not isinstance(kind, str):
         msg = f"type must be a string, got {type(kind).__name__}"
-        raise DecodeError("wrong_type", msg)
+        raise DecodeError(msg, reason="wrong_type")
     if kind not in EVENT_TYPES:
         msg = f"unknown type {kind[:40]!r}; expected one of {sorted(EVENT_TYPES)}"
-        raise DecodeError("unknown_type", msg)
+        raise DecodeError(msg, reason="unknown_type")
     ts = _event_time(obj)
     message_id = _opt_str(obj, "messageId") or hashlib.blake2b(raw, digest_size=12).hexdigest()
     if kind == "context":
         region = _opt_str(obj, "region")
         if region is None:
-            raise DecodeError("missing_region", "context records need a `region`")
+            msg = "context records need a `region`"
+            raise DecodeError(msg, reason="missing_region")
         return Event(type=kind, ts=ts, message_id=message_id, region=region,
                      signals=_signals(obj))
     user_id = _opt_str(obj, "userId")
     anonymous_id = _opt_str(obj, "anonymousId")
     if user_id is None and anonymous_id is None:
-        raise DecodeError("missing_identity", "set `userId` or `anonymousId`")
+        msg = "set `userId` or `anonymousId`"
+        raise DecodeError(msg, reason="missing_identity")
     event = Event(
         type=kind,
         ts=ts,
@@ -143,11 +146,13 @@ def decode(raw: bytes | str) -> Event:
     if kind == "track":
         event.event = _opt_str(obj, "event")
         if event.event is None:
-            raise DecodeError("missing_event_name", "track calls need an `event` name")
+            msg = "track calls need an `event` name"
+            raise DecodeError(msg, reason="missing_event_name")
     elif kind in ("page", "screen"):
         event.name = _opt_str(obj, "name")
     elif kind == "alias":
         event.previous_id = _opt_str(obj, "previousId")
         if event.previous_id is None or user_id is None:
-            raise DecodeError("missing_previous_id", "alias calls need `previousId` and `userId`")
+            msg = "alias calls need `previousId` and `userId`"
+            raise DecodeError(msg, reason="missing_previous_id")
     return event

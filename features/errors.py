@@ -24,7 +24,7 @@ class DecodeError(JourneyError):
     the message says what was wrong and how to fix it.
     """
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
 

@@ -29,7 +29,7 @@ def _num(props: dict[str, Any], key: str, default: float = 0.0) -> float:
         return default
     if isinstance(v, bool):
         msg = f"properties.{key} must be a number, got bool"
-        raise DecodeError("wrong_type", msg)
+        raise DecodeError(msg, reason="wrong_type")
     if isinstance(v, int | float):
         f = float(v)
     elif isinstance(v, str):
@@ -37,13 +37,13 @@ def _num(props: dict[str, Any], key: str, default: float = 0.0) -> float:
             f = float(v)
         except ValueError as e:
             msg = f"properties.{key} must be a number, got {v[:20]!r}"
-            raise DecodeError("wrong_type", msg) from e
+            raise DecodeError(msg, reason="wrong_type") from e
     else:
         msg = f"properties.{key} must be a number, got {type(v).__name__}"
-        raise DecodeError("wrong_type", msg)
+        raise DecodeError(msg, reason="wrong_type")
     if f != f or f in (float("inf"), float("-inf")):
         msg = f"properties.{key} must be finite"
-        raise DecodeError("wrong_type", msg)
+        raise DecodeError(msg, reason="wrong_type")
     return f
 
 
