@@ -73,7 +73,7 @@ def _execute(settings: Settings) -> dict[str, Any]:
             server.shutdown()
     elapsed = time.perf_counter() - started
     return {
-        "events": int(events_seen()),
+        "events": rt.events,
         "seconds": round(elapsed, 2),
         "events_per_second": round(events_seen() / max(elapsed, 1e-9)),
         "decisions": rt.decisions,

@@ -30,6 +30,14 @@ from features.decode import decode
 from features.errors import DecodeError
 from features.identity import customer_key, routing_id
 from features.schema import Decoded, RawRecord
+from flows.kafka import (
+    dead_letter_message,
+    decision_message,
+    ensure_topics,
+    kafka_sink,
+    kafka_source,
+    raw_record,
+)
 from flows.logic import DeviceLogic, KnownLogic, Out
 from flows.runtime import Runtime, get_runtime
 from flows.settings import Settings
@@ -56,8 +64,7 @@ def _default_source(settings: Settings, rt: Runtime) -> Source[Any]:
     if settings.source == "jsonl":
         return jsonl_source(settings.input)
     if settings.source == "kafka":
-        from flows.kafka import kafka_source  # only imported when used
-
+        ensure_topics(settings)
         return kafka_source(settings)
     return SimulatorSource(rt)
 
@@ -73,6 +80,8 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
     if settings.source == "jsonl" and source is None:
         origin = settings.input
         raw = op.map("wrap_lines", raw, lambda line: RawRecord(line.encode(), "events", origin))
+    elif settings.source == "kafka" and source is None:
+        raw = op.map("wrap_messages", raw, raw_record(settings))
     decoded = op.map("decode_event", raw, _decode(rt))
     split = op.branch("split_errors", decoded, lambda r: isinstance(r, Decoded))
     kinds = op.branch("split_context", split.trues,
@@ -111,24 +120,32 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
                        op.map("drop_customer_key", known_out, lambda kv: kv[1]))
     failed = op.branch("split_failed", results, lambda o: o[0] == "dead")
     by_kind = op.branch("split_decisions", failed.falses, lambda o: o[0] == "decision")
+    to_kafka = settings.kafka_sink and decisions is None
     out = op.map("serialize_decision", by_kind.trues,
-                 lambda o: (o[1].decision_id, o[1].to_json().decode()))
-    op.output("write_decisions", out, decisions or _sink(settings.out, err=False))
+                 (lambda o: decision_message(settings, o[1])) if to_kafka else
+                 (lambda o: (o[1].decision_id, o[1].to_json().decode())))
+    op.output("write_decisions", out,
+              decisions or (kafka_sink(settings) if to_kafka else _sink(settings.out, err=False)))
     _wire_learning(rt, by_kind.falses)
 
     def acked(d: DeadLetter) -> DeadLetter:
         rt.ack(d.origin)  # rejected at decode (the keyed steps ack their own rejections)
         return d
 
-    def dead_letter(d: DeadLetter) -> tuple[str, str]:
+    dl_to_kafka = settings.kafka_sink and dead_letters is None
+
+    def dead_letter(d: DeadLetter) -> Any:
         metrics.DEAD_LETTERS.labels(d.reason).inc()
         rt.count_dead_letter()
+        if dl_to_kafka:
+            return dead_letter_message(settings, d)
         return d.reason, d.to_json().decode()
 
     all_dead = op.merge("merge_dead_letters", op.map("ack_rejected", split.falses, acked),
                         op.map("unwrap_failed", failed.trues, lambda o: o[1]))
     dl = op.map("count_dead_letters", all_dead, dead_letter)
-    op.output("write_dead_letters", dl, dead_letters or _sink(settings.dead_letters, err=True))
+    op.output("write_dead_letters", dl, dead_letters or (
+        kafka_sink(settings) if dl_to_kafka else _sink(settings.dead_letters, err=True)))
     return flow
 
 

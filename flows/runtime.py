@@ -33,13 +33,15 @@ class Runtime:
         self.dead_letters = 0
         self._lock = threading.Lock()
         self._mailbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self._done: dict[str, int] = defaultdict(int)
+        self._done: dict[str, int] = {}
         self.owners: dict[str, str] = {}
 
     def observe(self, ts: float) -> None:
-        """Advance the process's event-time watermark (timer sweeps read it)."""
-        if ts > self.watermark:
-            self.watermark = ts
+        """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""
+        with self._lock:
+            self.events += 1
+            if ts > self.watermark:
+                self.watermark = ts
 
     def deliver(self, decisions: list[Decision]) -> None:
         """Hand decisions to the embedded world (only customers a simulator owns)."""
@@ -55,15 +57,21 @@ class Runtime:
         with self._lock:
             return self._mailbox.pop(origin, [])
 
-    def ack(self, origin: str) -> None:
-        """One record from `origin` has been fully handled."""
+    def track(self, origin: str) -> None:
+        """Count acknowledgements for `origin` (a simulator partition waiting on them)."""
         with self._lock:
-            self._done[origin] += 1
+            self._done[origin] = self._done.get(origin, 0)
+
+    def ack(self, origin: str) -> None:
+        """One record from `origin` has been fully handled (counted for tracked origins)."""
+        if origin in self._done:
+            with self._lock:
+                self._done[origin] += 1
 
     def done(self, origin: str) -> int:
-        """How many records from `origin` have been fully handled."""
+        """How many records from a tracked `origin` have been fully handled."""
         with self._lock:
-            return self._done[origin]
+            return self._done.get(origin, 0)
 
     def count_dead_letter(self) -> None:
         """Progress counter (the Prometheus metric is counted by reason elsewhere)."""

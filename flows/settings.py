@@ -12,7 +12,7 @@ from typing import Any
 
 from features.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "Settings", "kafka_settings"]
 
 ENV_PREFIX = "JOURNEY_"
 
@@ -23,6 +23,8 @@ class Settings:
 
     source: str = field(default="simulator", metadata={"help": "simulator | jsonl | kafka"})
     input: str = field(default="", metadata={"help": "JSONL file for --source jsonl"})
+    sink: str = field(default="auto", metadata={
+        "help": "file | kafka | auto (kafka topics when the source is kafka, else files)"})
     out: str = field(default="out/decisions.jsonl",
                      metadata={"help": "decisions JSONL file, '-' for stdout"})
     dead_letters: str = field(default="out/dead-letters.jsonl",
@@ -39,7 +41,19 @@ class Settings:
                         metadata={"help": "key for customer-id hashes (set it in production)"})
     metrics_port: int = field(default=9464, metadata={"help": "Prometheus /metrics port, 0=off"})
     progress: bool = field(default=True, metadata={"help": "progress line on stderr"})
-    brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers"})
+    brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers host:port[,..]"})
+    kafka_config: str = field(default="", metadata={
+        "help": "extra librdkafka settings, k=v;k=v (e.g. security.protocol=SASL_SSL;...)"})
+    events_topic: str = field(default="journey.events", metadata={"help": "events topic"})
+    context_topic: str = field(default="journey.context", metadata={"help": "context topic"})
+    outcomes_topic: str = field(default="journey.outcomes", metadata={"help": "outcomes topic"})
+    decisions_topic: str = field(default="journey.decisions",
+                                 metadata={"help": "decisions topic (with --source kafka)"})
+    dead_letter_topic: str = field(default="journey.dead-letter",
+                                   metadata={"help": "dead-letter topic (with --source kafka)"})
+    partitions: int = field(default=3, metadata={"help": "partitions of topics Journey creates"})
+    tail: bool = field(default=True, metadata={
+        "help": "keep reading Kafka at the end of the topics (--no-tail stops there)"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -60,10 +74,21 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def kafka_sink(self) -> bool:
+        """Whether decisions and dead letters go to Kafka topics."""
+        return self.sink == "kafka" or (self.sink == "auto" and self.source == "kafka")
+
     def validate(self) -> None:
         """Fail at construction with a message that says how to fix it."""
         if self.source not in ("simulator", "jsonl", "kafka"):
             msg = f"source must be simulator, jsonl or kafka, got {self.source!r}"
+            raise ConfigError(msg)
+        if self.sink not in ("auto", "file", "kafka"):
+            msg = f"sink must be auto, file or kafka, got {self.sink!r}"
+            raise ConfigError(msg)
+        if self.sink == "kafka" and not self.brokers:
+            msg = "--sink kafka needs --brokers host:port (or JOURNEY_BROKERS)"
             raise ConfigError(msg)
         if self.source == "jsonl" and not Path(self.input).is_file():
             msg = f"--input {self.input!r} is not a file (needed with --source jsonl)"
@@ -71,6 +96,10 @@ class Settings:
         if self.source == "kafka" and not self.brokers:
             msg = "--source kafka needs --brokers host:port (or JOURNEY_BROKERS)"
             raise ConfigError(msg)
+        for item in filter(None, self.kafka_config.split(";")):
+            if "=" not in item:
+                msg = f"--kafka-config entries are key=value separated by ';', got {item!r}"
+                raise ConfigError(msg)
         if not 0.0 <= self.control_share <= 1.0 or not 0.0 <= self.bad_rate <= 1.0:
             msg = "control_share and bad_rate are shares between 0 and 1"
             raise ConfigError(msg)
@@ -96,3 +125,12 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
         msg = f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}"
         raise ConfigError(msg) from e
     return raw
+
+
+def kafka_settings(settings: Settings) -> dict[str, str]:
+    """librdkafka settings from `--kafka-config` (passed through as given)."""
+    out: dict[str, str] = {}
+    for item in filter(None, settings.kafka_config.split(";")):
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out

@@ -35,6 +35,7 @@ class _SimPartition(StatefulSourcePartition[RawRecord, None]):
                              partition=index, partitions=s.sim_partitions, bad_rate=s.bad_rate)
         for c in self.sim.customers.values():
             runtime.owners[c.user] = name
+        runtime.track(name)
         self.limit = s.events // s.sim_partitions if s.events else 0
         self.batch = s.batch_size
         self.emitted = 0

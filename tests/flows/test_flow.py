@@ -49,6 +49,7 @@ def _records(make_event: Callable[..., dict[str, Any]]) -> list[RawRecord]:
 def _run(make_event: Callable[..., dict[str, Any]], workers: int) -> tuple[list, list, Runtime]:
     settings = Settings(seed=11, progress=False, metrics_port=0)
     rt = Runtime(settings)
+    rt.track("test")
     decisions: list[tuple[str, str]] = []
     dead: list[tuple[str, str]] = []
     flow = build_flow(settings, source=TestingSource(_records(make_event)),

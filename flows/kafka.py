@@ -1,0 +1,108 @@
+"""Kafka source and sinks (bytewax's connectors), topic creation and client defaults.
+
+Input offsets live in bytewax's recovery store (the source uses `assign()`, no group
+commits), so output is at-least-once: decision ids are deterministic for consumers to dedupe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from engine.decision import Decision
+from features.deadletter import DeadLetter
+from features.schema import RawRecord
+from flows.settings import Settings, kafka_settings
+
+__all__ = [
+    "CONSUMER_DEFAULTS",
+    "PRODUCER_DEFAULTS",
+    "dead_letter_message",
+    "decision_message",
+    "ensure_topics",
+    "kafka_sink",
+    "kafka_source",
+    "raw_record",
+]
+
+CONSUMER_DEFAULTS = {"fetch.wait.max.ms": "10", "fetch.min.bytes": "1"}
+"""Low latency by default: a short fetch wait instead of librdkafka's 500 ms."""
+PRODUCER_DEFAULTS = {"linger.ms": "1", "acks": "all", "enable.idempotence": "true"}
+"""Small linger; idempotent, fully acknowledged writes."""
+
+
+def _brokers(settings: Settings) -> list[str]:
+    return [b.strip() for b in settings.brokers.split(",") if b.strip()]
+
+
+def _streams(settings: Settings) -> dict[str, str]:
+    return {settings.events_topic: "events", settings.context_topic: "context",
+            settings.outcomes_topic: "outcomes"}
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
+    """Create Journey's topics that do not exist yet (partitions from settings)."""
+    admin = AdminClient({"bootstrap.servers": settings.brokers, **kafka_settings(settings)})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [settings.events_topic, settings.context_topic, settings.outcomes_topic,
+              settings.decisions_topic, settings.dead_letter_topic]
+    new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=-1)
+           for t in wanted if t not in existing]
+    for fut in admin.create_topics(new, operation_timeout=timeout).values() if new else []:
+        try:
+            fut.result(timeout)
+        except Exception as e:
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
+
+
+def kafka_source(settings: Settings) -> KafkaSource:
+    """bytewax's partitioned Kafka source over the events, context and outcomes topics."""
+    return KafkaSource(
+        _brokers(settings),
+        list(_streams(settings)),
+        tail=settings.tail,
+        add_config={**CONSUMER_DEFAULTS, **kafka_settings(settings)},
+        raise_on_errors=False,
+    )
+
+
+def raw_record(settings: Settings) -> Any:
+    """Map a Kafka message (or consumer error) to a `RawRecord` the decoder reads."""
+    streams = _streams(settings)
+
+    def convert(msg: Any) -> RawRecord:
+        if not isinstance(msg, KafkaSourceMessage):  # KafkaError: becomes a dead letter
+            origin = f"{msg.msg.topic}:{msg.msg.partition}:{msg.msg.offset}"
+            return RawRecord(msg.msg.value or b"", "events", origin)
+        origin = f"{msg.topic}:{msg.partition}:{msg.offset}"
+        return RawRecord(msg.value or b"", streams.get(msg.topic or "", "events"), origin)
+
+    return convert
+
+
+def kafka_sink(settings: Settings) -> KafkaSink:
+    """bytewax's Kafka sink; the topic comes with each message."""
+    return KafkaSink(_brokers(settings), None,
+                     add_config={**PRODUCER_DEFAULTS, **kafka_settings(settings)})
+
+
+def decision_message(settings: Settings, d: Decision) -> KafkaSinkMessage[bytes, bytes]:
+    """A decision keyed by a hash of the customer id (no raw id in the key)."""
+    key = hashlib.blake2b(d.customer_id.encode(), digest_size=12).hexdigest().encode()
+    return KafkaSinkMessage(key, d.to_json(), topic=settings.decisions_topic,
+                            headers=[("journey.schema", b"journey.decision/1")])
+
+
+def dead_letter_message(settings: Settings, d: DeadLetter) -> KafkaSinkMessage[None, bytes]:
+    """The original bytes, with headers naming the error and where the record came from."""
+    headers = d.headers()
+    parts = d.origin.split(":")
+    if len(parts) == 3:
+        headers += [("journey.errors.topic", parts[0].encode()),
+                    ("journey.errors.partition", parts[1].encode()),
+                    ("journey.errors.offset", parts[2].encode())]
+    return KafkaSinkMessage(None, d.payload, topic=settings.dead_letter_topic, headers=headers)

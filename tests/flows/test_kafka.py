@@ -1,0 +1,123 @@
+"""The flow against a real Kafka broker over TCP (started by `make test`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+from bytewax.testing import cluster_main, run_main
+from confluent_kafka import Consumer, Producer
+
+from bench.workloads import sim_records
+from flows.dataflow import build_flow
+from flows.kafka import ensure_topics
+from flows.runtime import Runtime
+from flows.settings import Settings
+
+BROKERS = os.environ.get("JOURNEY_TEST_BROKERS", "")
+pytestmark = [pytest.mark.kafka,
+              pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
+
+BAD = [
+    (b'{"type": "track", "userId": ', "invalid_json"),
+    (b'{"type": "identify", "traits": {}, "timestamp": "2026-01-05T10:00:00Z"}',
+     "missing_identity"),
+    (b'{"type": "track", "event": "Product Added", "userId": "zz", '
+     b'"timestamp": "2026-01-05T10:00:00Z", "properties": {"price": [1]}}', "wrong_type"),
+    (b"x" * 40_000, "oversized"),
+]
+
+
+def _settings(**kw: object) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    return Settings(source="kafka", brokers=BROKERS, tail=False, metrics_port=0, progress=False,
+                    events_topic=f"t{tag}.events", context_topic=f"t{tag}.context",
+                    outcomes_topic=f"t{tag}.outcomes", decisions_topic=f"t{tag}.decisions",
+                    dead_letter_topic=f"t{tag}.dead-letter", partitions=3, **kw)
+
+
+def _produce(s: Settings, n: int) -> int:
+    ensure_topics(s)
+    p = Producer({"bootstrap.servers": BROKERS, "linger.ms": 5})
+    good = 0
+    for rec in sim_records(n, 200, seed=3):
+        obj = orjson.loads(rec.payload)
+        key = str(obj.get("anonymousId") or obj.get("region") or "").encode()
+        topic = s.context_topic if obj.get("type") == "context" else s.events_topic
+        p.produce(topic, rec.payload, key=key)
+        good += 1
+    for i, (payload, _) in enumerate(BAD):
+        p.produce(s.events_topic, payload, partition=i % 3)
+    p.flush(30)
+    return good
+
+
+def _consume(topic: str, expect: int, timeout: float = 30.0) -> list:
+    c = Consumer({"bootstrap.servers": BROKERS, "group.id": f"test-{uuid.uuid4().hex}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    out: list = []
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = c.poll(0.5)
+        if msg is None:
+            if len(out) >= expect:
+                break
+            continue
+        if msg.error() is None:
+            out.append(msg)
+    c.close()
+    return out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_event_is_decided_or_dead_lettered(workers, decision_schema):
+    s = _settings()
+    good = _produce(s, 3000)
+    rt = Runtime(s)
+    flow = build_flow(s, runtime=rt)
+    if workers == 1:
+        run_main(flow)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    assert rt.events == good + 1  # the wrong_type record decodes; the feature code rejects it
+    assert rt.dead_letters == len(BAD)
+    dead = _consume(s.dead_letter_topic, len(BAD))
+    reasons = sorted(dict(m.headers())["journey.errors.reason"].decode() for m in dead)
+    assert reasons == sorted(r for _, r in BAD)
+    assert {m.value() for m in dead} == {p for p, _ in BAD}
+    for m in dead:
+        h = dict(m.headers())
+        assert h["journey.errors.topic"].decode() == s.events_topic
+        assert int(h["journey.errors.offset"]) >= 0 and int(h["journey.errors.partition"]) in {
+            0, 1, 2}
+        assert h["journey.errors.class"] == b"DecodeError"
+    decisions = _consume(s.decisions_topic, rt.decisions)
+    assert len(decisions) == rt.decisions > 0
+    for m in decisions:
+        jsonschema.validate(orjson.loads(m.value()), decision_schema)
+
+
+def test_journey_run_against_the_broker(tmp_path: Path):
+    s = _settings()
+    good = _produce(s, 1000)
+    args = ["run", "--source", "kafka", "--brokers", BROKERS, "--no-tail",
+            "--events-topic", s.events_topic, "--context-topic", s.context_topic,
+            "--outcomes-topic", s.outcomes_topic, "--decisions-topic", s.decisions_topic,
+            "--dead-letter-topic", s.dead_letter_topic, "--metrics-port", "0", "--no-progress"]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=root,
+                          capture_output=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    err = proc.stderr.decode()
+    summary = orjson.loads(err[err.index("{"):])
+    assert summary["events"] == good + 1 and summary["dead_letters"] == len(BAD)
+    assert len(_consume(s.decisions_topic, summary["decisions"])) == summary["decisions"]
