@@ -24,7 +24,7 @@ test: venv
 	bash scripts/test.sh $(ARGS)
 
 bench: venv
-	$(BIN)/python -m bench $(ARGS)
+	bash scripts/bench.sh $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check flows engine features bench tests

@@ -6,6 +6,7 @@ Every figure is a ratio against a baseline measured in the same run, on seeded w
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import sys
@@ -16,6 +17,7 @@ import numpy as np
 import orjson
 
 from bench.flow import bench_flow, bench_stages
+from bench.kafka_latency import bench_kafka_latency
 from bench.kernel import bench_kernel
 from bench.quality import bench_quality
 from engine.kernels import warm_up
@@ -48,6 +50,14 @@ def _table(results: dict[str, object]) -> str:
                  f"+{real['uplift_value_per_decision']:.3f} "
                  f"[95% CI {real['uplift_value_ci95_low']:.3f}, "
                  f"{real['uplift_value_ci95_high']:.3f}] |")
+    k = results.get("kafka")
+    if isinstance(k, dict):
+        j, b = k["journey"], k["broker"]
+        lines.append(f"| Kafka round trip at {k['rate_per_s']:.0f} events/s: p50 / p99 / p99.9 | "
+                     f"{j['p50_us'] / 1e3:.2f} / {j['p99_us'] / 1e3:.2f} / "
+                     f"{j['p99_9_us'] / 1e3:.2f} ms | broker produce→consume: "
+                     f"{b['p50_us'] / 1e3:.2f} / {b['p99_us'] / 1e3:.2f} / "
+                     f"{b['p99_9_us'] / 1e3:.2f} ms | {k['p99_ratio']:.2f}× at p99 |")
     stages = ", ".join(f"{s['stage']} {s['us_per_event']:.2f}"
                        for s in results["stages"])  # type: ignore[union-attr]
     lines.append(f"\nPer-stage cost (µs per event, in-process): {stages}.")
@@ -60,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes (CI smoke test)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     p.add_argument("--no-readme", action="store_true", help="do not rewrite README's table")
+    p.add_argument("--brokers", default=os.environ.get("JOURNEY_BENCH_BROKERS", ""),
+                   help="Kafka broker for the round-trip benchmark [env JOURNEY_BENCH_BROKERS]")
     a = p.parse_args(argv)
     warm_up()
     t0 = time.perf_counter()
@@ -74,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         ("quality", lambda: bench_quality(10_000 if a.quick else 300_000,
                                           300 if a.quick else 2_000)),
     ]
+    if a.brokers:
+        steps.append(("kafka", lambda: bench_kafka_latency(
+            a.brokers, n=400 if a.quick else 3000, rate=200.0)))
     for name, fn in steps:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         results[name] = fn()

@@ -59,7 +59,7 @@ def _execute(settings: Settings) -> dict[str, Any]:
     rt = get_runtime(settings)
     server = None
     if settings.metrics_port:
-        server, _ = start_http_server(settings.metrics_port, addr="127.0.0.1")
+        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
     flow = build_flow(settings)
     started = time.perf_counter()
     try:

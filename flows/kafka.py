@@ -43,12 +43,14 @@ def _streams(settings: Settings) -> dict[str, str]:
             settings.outcomes_topic: "outcomes"}
 
 
-def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
-    """Create Journey's topics that do not exist yet (partitions from settings)."""
+def ensure_topics(settings: Settings, topics: list[str] | None = None,
+                  timeout: float = 30.0) -> None:
+    """Create `topics` (default: Journey's five) that do not exist yet."""
     admin = AdminClient({"bootstrap.servers": settings.brokers, **kafka_settings(settings)})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [settings.events_topic, settings.context_topic, settings.outcomes_topic,
-              settings.decisions_topic, settings.dead_letter_topic]
+    wanted = dict.fromkeys(topics or [
+        settings.events_topic, settings.context_topic, settings.outcomes_topic,
+        settings.decisions_topic, settings.dead_letter_topic])
     new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=-1)
            for t in wanted if t not in existing]
     for fut in admin.create_topics(new, operation_timeout=timeout).values() if new else []:

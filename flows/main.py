@@ -15,5 +15,5 @@ from flows.settings import Settings
 settings = Settings.from_env()
 warm_up()
 if settings.metrics_port:
-    start_http_server(settings.metrics_port, addr="127.0.0.1")
+    start_http_server(settings.metrics_port, addr=settings.metrics_host)
 flow = build_flow(settings)

@@ -40,6 +40,8 @@ class Settings:
     secret: str = field(default="journey-development-secret",
                         metadata={"help": "key for customer-id hashes (set it in production)"})
     metrics_port: int = field(default=9464, metadata={"help": "Prometheus /metrics port, 0=off"})
+    metrics_host: str = field(default="127.0.0.1",
+                              metadata={"help": "address /metrics binds (0.0.0.0 in containers)"})
     progress: bool = field(default=True, metadata={"help": "progress line on stderr"})
     brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers host:port[,..]"})
     kafka_config: str = field(default="", metadata={
