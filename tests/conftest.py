@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,8 @@ def make_event() -> Callable[..., dict[str, Any]]:
 
     def make(kind: str, name: str | None = None, *, user: str | None = "u1",
              anon: str | None = None, minute: float = 0.0, **fields: Any) -> dict[str, Any]:
-        total = int(minute * 60)
-        day, rest = divmod(total, 86400)
-        hh, rest = divmod(rest, 3600)
-        mm, ss = divmod(rest, 60)
-        ev: dict[str, Any] = {
-            "type": kind,
-            "timestamp": f"2026-03-{2 + day:02d}T{hh:02d}:{mm:02d}:{ss:02d}Z",
-        }
+        ts = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(minutes=minute)
+        ev: dict[str, Any] = {"type": kind, "timestamp": ts.isoformat().replace("+00:00", "Z")}
         if user is not None:
             ev["userId"] = user
         if anon is not None:
