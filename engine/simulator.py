@@ -2,7 +2,7 @@
 
 Personas have hidden preferences (category, price sensitivity, channel responsiveness, the
 kinds of action they answer). Customers browse in sessions, search, view, fill and abandon
-carts, order, get deliveries, review, contact support and lapse; they react to the decisions
+carts, order, get deliveries, return goods, review, contact support and lapse; they react to the decisions
 delivered to them with impressions, clicks and orders. Nothing touches the clock or the
 network: the same seed gives the same events, and `true_response` is the oracle for regret.
 """
@@ -215,9 +215,14 @@ class Simulator:
         elif kind == "delivered":
             yield self._record(c, ts, "track", event="Order Delivered",
                                properties={"order_id": data["order_id"]})
-            if self._rng.random() < 0.35:
+            if self._rng.random() < 0.06:
+                self._push(ts + 3 * DAY, idx, "returned", {"order_id": data["order_id"]})
+            elif self._rng.random() < 0.35:
                 rating = self._rng.choice((1, 2, 4, 5, 5)) if c.persona.name != "loyalist" else 5
                 self._push(ts + 2 * DAY, idx, "review", {"rating": rating})
+        elif kind == "returned":
+            yield self._record(c, ts, "track", event="Product Returned",
+                               properties={"order_id": data["order_id"]})
         elif kind == "review":
             event = "Product Reviewed" if data["rating"] > 2 else "Support Contacted"
             yield self._record(c, ts, "track", event=event,
