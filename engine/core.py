@@ -145,11 +145,11 @@ class DecisionCore:
         cat = self.catalog
         value = (cat.value[p.treatment] if reward else 0.0) - cat.cost[p.treatment]
         self.uplift.record(p.policy, reward, revenue, float(value))
-        metrics.REWARD_RATE.labels(p.policy).set(self.uplift.stats[p.policy].rate)
+        metrics.reward_rate_by(p.policy).set(self.uplift.stats[p.policy].rate)
         metrics.UPLIFT.set(self.uplift.value_uplift()[0])
-        metrics.RESOLVED.labels(p.policy).inc()
+        metrics.resolved_by(p.policy).inc()
         if reward:
-            metrics.REWARDS.labels(p.policy).inc()
+            metrics.rewards_by(p.policy).inc()
             self.popularity[p.action] += 1.0
             state.ignores.pop(p.action, None)
         else:
@@ -196,7 +196,7 @@ class DecisionCore:
                 self._resolve(state, target, True, revenue, res)
             else:
                 self.uplift.add_revenue(target.policy, revenue)
-            metrics.REVENUE.labels(target.policy).inc(revenue)
+            metrics.revenue_by(target.policy).inc(revenue)
 
     # ----------------------------------------------------------------- timers
 
@@ -228,7 +228,7 @@ class DecisionCore:
         for t, name in due:
             del state.timers[name]
             self._expire(state, t, res)
-            metrics.TIMERS_FIRED.labels(name).inc()
+            metrics.timers_by(name).inc()
             cart = state.row[Slot.CART_ITEMS]
             if name == "repurchase_label":
                 if state.repurchase is not None:
@@ -288,8 +288,8 @@ class DecisionCore:
             reasons=self._reasons(t, x, scored.status, channel_reasons),
         )
         decision.latency_us = (time.perf_counter_ns() - t0) / 1000.0
-        metrics.DECISIONS.labels(policy).inc()
-        metrics.DECISIONS_BY_CHANNEL.labels(channel).inc()
+        metrics.decisions_by(policy).inc()
+        metrics.channel_by(channel).inc()
         metrics.DECISION_LATENCY.observe(decision.latency_us / 1e6)
         res.decisions.append(decision)
 

@@ -89,7 +89,7 @@ class Engine:
         Raises `DecodeError` for malformed input (the flow turns that into a dead letter).
         """
         ev = _as_event(event)
-        metrics.EVENTS.labels(ev.label).inc()
+        metrics.events_by(ev.label).inc()
         decisions = self.advance_to(ev.ts)
         if ev.type == "context":
             assert ev.region is not None
@@ -169,7 +169,10 @@ class Engine:
     def state_bytes(self) -> int:
         """Pickled size of all customer state (what a recovery snapshot would hold)."""
         devices = [d.state for d in self.devices.values() if d.state is not None]
-        return sum(len(pickle.dumps(s, protocol=5)) for s in [*self.states.values(), *devices])
+        size = sum(len(pickle.dumps(s, protocol=5)) for s in [*self.states.values(), *devices])
+        metrics.CUSTOMERS.set(len(self.states) + len(devices))
+        metrics.STATE_BYTES.set(size)
+        return size
 
     # ----------------------------------------------------------------- internals
 

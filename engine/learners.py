@@ -29,7 +29,7 @@ def as_features(x: np.ndarray) -> dict[str, float]:
 class ActionLearner:
     """Propensity of a response to one treatment, learned online from decision outcomes."""
 
-    def __init__(self, *, lr: float = 0.1, prior_precision: float = 16.0,
+    def __init__(self, *, lr: float = 0.1, prior_precision: float = 100.0,
                  intercept_init: float = -2.0, l2: float = 1e-4) -> None:
         self.lr = lr
         self.prior_precision = prior_precision

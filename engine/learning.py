@@ -16,11 +16,11 @@ def learn_action(learner: ActionLearner, example: Example, board: WeightBoard) -
     """One outcome into its treatment's learner; the treatment's row is republished."""
     learner.learn_one(as_features(example.x), example.y)
     board.publish(example.treatment, learner)
-    metrics.LEARNER_UPDATES.labels("propensity").inc()
+    metrics.learner_updates_by("propensity").inc()
     metrics.MODEL_VERSION.set(board.version)
 
 
 def learn_repurchase(learner: RepurchaseLearner, x: np.ndarray, y: bool) -> None:
     """One resolved repurchase label."""
     learner.learn_one(as_features(x), y)
-    metrics.LEARNER_UPDATES.labels("repurchase").inc()
+    metrics.learner_updates_by("repurchase").inc()

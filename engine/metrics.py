@@ -23,6 +23,16 @@ __all__ = [
     "STATE_BYTES",
     "TIMERS_FIRED",
     "UPLIFT",
+    "channel_by",
+    "dead_letters_by",
+    "decisions_by",
+    "events_by",
+    "learner_updates_by",
+    "resolved_by",
+    "revenue_by",
+    "reward_rate_by",
+    "rewards_by",
+    "timers_by",
 ]
 
 EVENTS = Counter("journey_events_total", "Input records decoded, by call type", ["type"])
@@ -50,3 +60,29 @@ UPLIFT = Gauge("journey_uplift_value_per_decision",
                "Net value per decision, learned policy minus control (personalization uplift)")
 CUSTOMERS = Gauge("journey_state_customers", "Customers held in state (this process)")
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
+
+
+class _Children:
+    """Label children resolved once: `labels()` costs microseconds on the hot path."""
+
+    def __init__(self, metric: Counter | Gauge) -> None:
+        self._metric = metric
+        self._cache: dict[str, Counter | Gauge] = {}
+
+    def __call__(self, label: str) -> Counter | Gauge:
+        child = self._cache.get(label)
+        if child is None:
+            child = self._cache[label] = self._metric.labels(label)
+        return child
+
+
+events_by = _Children(EVENTS)
+decisions_by = _Children(DECISIONS)
+channel_by = _Children(DECISIONS_BY_CHANNEL)
+resolved_by = _Children(RESOLVED)
+rewards_by = _Children(REWARDS)
+revenue_by = _Children(REVENUE)
+reward_rate_by = _Children(REWARD_RATE)
+timers_by = _Children(TIMERS_FIRED)
+dead_letters_by = _Children(DEAD_LETTERS)
+learner_updates_by = _Children(LEARNER_UPDATES)

@@ -2,9 +2,10 @@
 
 Personas have hidden preferences (category, price sensitivity, channel responsiveness, the
 kinds of action they answer). Customers browse in sessions, search, view, fill and abandon
-carts, order, get deliveries, return goods, review, contact support and lapse; they react to the decisions
-delivered to them with impressions, clicks and orders. Nothing touches the clock or the
-network: the same seed gives the same events, and `true_response` is the oracle for regret.
+carts, order, get deliveries, return goods, review, contact support and lapse; they react to
+the decisions delivered to them with impressions, clicks and orders. Nothing touches the
+clock or the network: the same seed gives the same events, and `true_response` is the
+oracle for regret.
 """
 
 from __future__ import annotations

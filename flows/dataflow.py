@@ -53,7 +53,7 @@ def _decode(rt: Runtime) -> Any:
             ev = decode(rec.payload)
         except DecodeError as e:
             return DeadLetter(e.reason, str(e), rec.payload, rec.stream, rec.origin)
-        metrics.EVENTS.labels(ev.label).inc()
+        metrics.events_by(ev.label).inc()
         rt.observe(ev.ts)
         return Decoded(ev, rec.origin, rec.payload)
 
@@ -135,7 +135,7 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
     dl_to_kafka = settings.kafka_sink and dead_letters is None
 
     def dead_letter(d: DeadLetter) -> Any:
-        metrics.DEAD_LETTERS.labels(d.reason).inc()
+        metrics.dead_letters_by(d.reason).inc()
         rt.count_dead_letter()
         if dl_to_kafka:
             return dead_letter_message(settings, d)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import copy
 import logging
+import pickle
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.operators import StatefulLogic
 
+from engine import metrics
 from engine.core import StepResult
 from engine.routing import DeviceProfile, Forward, device_step, known_step
 from features.deadletter import DeadLetter
@@ -31,6 +34,39 @@ log = logging.getLogger(__name__)
 Out = tuple[str, Any]
 SWEEP = timedelta(seconds=1)
 """How often (wall clock) a key with pending timers checks the event-time watermark."""
+LATENESS = 60.0
+"""Event-time seconds a sweep stays behind the newest event seen (partitions may lag)."""
+_SAMPLE_EVERY = 997
+
+
+class _StateGauge:
+    """Customers held by this process, and bytes estimated from sampled pickled sizes."""
+
+    def __init__(self) -> None:
+        self.customers = 0
+        self.mean_bytes = 0.0
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def added(self) -> None:
+        with self._lock:
+            self.customers += 1
+            metrics.CUSTOMERS.set(self.customers)
+
+    def removed(self) -> None:
+        with self._lock:
+            self.customers -= 1
+            metrics.CUSTOMERS.set(self.customers)
+
+    def sample(self, state: object) -> None:
+        self._n += 1
+        if self._n % _SAMPLE_EVERY == 1:
+            size = len(pickle.dumps(state, protocol=5))
+            self.mean_bytes = size if self.mean_bytes == 0 else 0.9 * self.mean_bytes + 0.1 * size
+            metrics.STATE_BYTES.set(self.customers * self.mean_bytes)
+
+
+GAUGE = _StateGauge()
 
 
 def _failed(rt: Runtime, item: Decoded, e: Exception) -> list[Out]:
@@ -72,12 +108,14 @@ class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfi
     def __init__(self, rt: Runtime, resume: tuple[str, DeviceProfile] | None) -> None:
         self.rt = rt
         self.key, self.profile = resume if resume is not None else ("", DeviceProfile())
+        GAUGE.added()
 
     def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
         self.key, item = value
         event = item.event
         if _is_forget(event) and event.user_id is None:
             self.rt.ack(item.origin)
+            GAUGE.removed()
             return [], StatefulLogic.DISCARD
         try:
             res, fwd = device_step(self.rt.core, self.rt.secret, self.key, self.profile, event)
@@ -87,14 +125,15 @@ class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfi
             return [("forward", (fwd, item))], StatefulLogic.RETAIN
         out = _outputs(self.rt, res)
         self.rt.ack(item.origin)
+        GAUGE.sample(self.profile)
         return out, StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Out], bool]:
         state = self.profile.state
         if state is None:
             return [], StatefulLogic.RETAIN
-        return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, self.rt.watermark)), \
-            StatefulLogic.RETAIN
+        res = self.rt.core.fire_timers(self.key, state, self.rt.watermark - LATENESS)
+        return _outputs(self.rt, res), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         return _next_sweep(self.profile.state)
@@ -112,6 +151,7 @@ class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, Customer
     def __init__(self, rt: Runtime, resume: tuple[str, CustomerState | None] | None) -> None:
         self.rt = rt
         self.key, self.state = resume if resume is not None else ("", None)
+        GAUGE.added()
 
     def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
         fwd, item = value
@@ -119,6 +159,7 @@ class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, Customer
         if _is_forget(fwd.event):
             self.state = None
             self.rt.ack(item.origin)
+            GAUGE.removed()
             return [], StatefulLogic.DISCARD
         try:
             self.state, res = known_step(self.rt.core, self.key, self.state, fwd)
@@ -126,12 +167,13 @@ class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, Customer
             return _failed(self.rt, item, e), StatefulLogic.RETAIN
         out = _outputs(self.rt, res)
         self.rt.ack(item.origin)
+        GAUGE.sample(self.state)
         return out, StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Out], bool]:
         if self.state is None:
             return [], StatefulLogic.RETAIN
-        res = self.rt.core.fire_timers(self.key, self.state, self.rt.watermark)
+        res = self.rt.core.fire_timers(self.key, self.state, self.rt.watermark - LATENESS)
         return _outputs(self.rt, res), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
