@@ -107,12 +107,12 @@ class DecisionCore:
     # ----------------------------------------------------------------- steps
 
     def handle(self, key: str, state: CustomerState, event: Event) -> StepResult:
-        """Fold one event into `state`: timers due first, outcomes, features, triggers."""
+        """Fold one event into `state`: timers due first, features, outcomes, triggers."""
         res = StepResult()
         now = max(event.ts, state.row[Slot.DECAY_TS])
         self._fire_due(key, state, now, res)
+        before = apply_event(state, event)  # raises on a poison event before attribution
         self._attribute(state, event, now, res)
-        before = apply_event(state, event)
         self._schedule(state, event, now, res)
         placement = _placement(event)
         if placement is not None:
