@@ -90,6 +90,7 @@ class Catalog:
     quiet_start: float
     quiet_end: float
     attribution_window: float
+    response_window: float
     t_action: np.ndarray = field(init=False)
     t_channel: np.ndarray = field(init=False)
     value: np.ndarray = field(init=False)
@@ -337,7 +338,8 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     d = _mapping(cx, ("defaults",), root.get("defaults", {}))
     defaults = {"cooldown": d.get("cooldown", "1d"),
                 "suppress_after_ignores": d.get("suppress_after_ignores", 3),
-                "attribution_window": d.get("attribution_window", "3d")}
+                "attribution_window": d.get("attribution_window", "3d"),
+                "response_window": d.get("response_window", "2h")}
     chan_doc = _mapping(cx, ("channels",), root.get("channels"))
     for name in chan_doc:
         if name not in CHANNELS:
@@ -353,6 +355,10 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     if not isinstance(acts, list) or not acts:
         raise cx.fail(("actions",), "expected a non-empty list of actions")
     actions = [_action(cx, i, a, defaults, channels) for i, a in enumerate(acts)]
+    respond = _duration(cx, ("defaults", "response_window"), defaults["response_window"])
+    attribute = _duration(cx, ("defaults", "attribution_window"), defaults["attribution_window"])
+    if respond > attribute:
+        raise cx.fail(("defaults", "response_window"), "must not exceed attribution_window")
     seen: set[str] = set()
     for i, a in enumerate(actions):
         if a.id in seen:
@@ -370,8 +376,8 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
         quiet_start=_number(cx, ("contact_policy", "quiet_hours", "start"),
                             quiet.get("start", 21)),
         quiet_end=_number(cx, ("contact_policy", "quiet_hours", "end"), quiet.get("end", 8)),
-        attribution_window=_duration(cx, ("defaults", "attribution_window"),
-                                     defaults["attribution_window"]),
+        attribution_window=attribute,
+        response_window=respond,
     )
 
 

@@ -156,17 +156,20 @@ class DecisionCore:
             state.ignores[p.action] = state.ignores.get(p.action, 0) + 1
 
     def _expire(self, state: CustomerState, now: float, res: StepResult) -> None:
-        window = self.catalog.attribution_window
+        """Resolve decisions unanswered after the response window; drop them after the
+        attribution window (orders inside it still credit revenue to a clicked decision)."""
+        respond, attribute = self.catalog.response_window, self.catalog.attribution_window
         keep = []
         for p in state.pending:
-            if now - p.ts > window:
-                if not p.responded:
-                    self._resolve(state, p, False, 0.0, res)
-            else:
+            if not p.resolved and now - p.ts > respond:
+                p.resolved = True
+                self._resolve(state, p, False, 0.0, res)
+            if now - p.ts <= attribute:
                 keep.append(p)
         while len(keep) > _MAX_PENDING:
             p = keep.pop(0)
-            if not p.responded:
+            if not p.resolved:
+                p.resolved = True
                 self._resolve(state, p, False, 0.0, res)
         state.pending = keep
 
@@ -179,20 +182,20 @@ class DecisionCore:
         target = next((p for p in state.pending if p.decision_id == did), None)
         if event.event == "Promotion Viewed" and target is not None:
             target.viewed = True
-        elif event.event in _RESPONSE_EVENTS and target is not None and not target.responded:
-            target.responded = True
+        elif event.event in _RESPONSE_EVENTS and target is not None and not target.resolved:
+            target.responded = target.resolved = True
             self._resolve(state, target, True, 0.0, res)
         elif event.event == "Order Completed":
-            # an order rewards the decision it names; otherwise it credits revenue to the
-            # latest decision already clicked inside the window (click-through attribution)
-            if target is None:
+            # an order rewards the unresolved decision it names; otherwise it credits revenue
+            # to the latest decision clicked inside the attribution window
+            if target is None or (target.resolved and not target.responded):
                 target = next((p for p in reversed(state.pending) if p.responded), None)
             if target is None:
                 return
             revenue = event.properties.get("revenue", event.properties.get("total", 0.0))
             revenue = max(float(revenue), 0.0) if isinstance(revenue, int | float) else 0.0
-            if not target.responded:
-                target.responded = True
+            if not target.resolved:
+                target.responded = target.resolved = True
                 self._resolve(state, target, True, revenue, res)
             else:
                 self.uplift.add_revenue(target.policy, revenue)

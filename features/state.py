@@ -105,6 +105,7 @@ class Pending:
     x: np.ndarray
     viewed: bool = False
     responded: bool = False
+    resolved: bool = False
 
 
 class CustomerState:
