@@ -59,7 +59,7 @@ def bench_kernel(sizes: list[tuple[int, int]], *, batch: int = 256, repeat: int 
         pr = np.empty((batch, 3))
         chosen = np.empty(batch, dtype=np.int64)
         prob = np.empty(batch)
-        args = c.args[:-3]
+        args = c.args[:-3]  # catalog arrays without the per-decision masks
 
         def many(X=X, R=R, ch=ch, act=act, sb=sb, seeds=seeds, st=st, pr=pr, tk=tk,
                  chosen=chosen, prob=prob, args=args, c=c) -> object:

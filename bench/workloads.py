@@ -53,9 +53,9 @@ def kernel_case(n: int, f: int, seed: int = 7) -> KernelCase:
     channel_ok = np.ones(7, dtype=np.uint8)
     action_ok = np.ones(n, dtype=np.uint8)
     budget = np.full(n, 1 << 40, dtype=np.int64)
-    args = (W, b, V, value, lever, cost, t_channel, t_action, stage_mask, trigger_mask,
-            pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, empty_i, empty_i, empty_f, empty_i,
-            empty_f, channel_ok, action_ok, budget)
+    args = (W, b, V, V.max(axis=1), value, lever, cost, t_channel, t_action, stage_mask,
+            trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, empty_i, empty_i,
+            empty_f, empty_i, empty_f, channel_ok, action_ok, budget)
     return KernelCase(n, f, args, x, rule, W, b)
 
 

@@ -35,7 +35,7 @@ __all__ = [
 
 STATUS = ("eligible", "stage", "trigger", "channel", "blocked", "budget", "rule")
 CANDIDATES = 8
-"""Thompson draws are taken over the top treatments by mean priority."""
+"""Thompson draws are taken over the top treatments by optimistic priority (logit + 2 sd)."""
 EPSILON = 0.02
 """Share of choices spread uniformly over every eligible treatment (full support for OPE)."""
 
@@ -109,7 +109,7 @@ def _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _score_row(x, rule, pre, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
                trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
                trigger_bit, seed, n_draws, status, topk, topk_score):
@@ -121,6 +121,13 @@ def _score_row(x, rule, pre, W, b, V, value, lever, cost, t_channel, t_action, s
     cand = np.full(c_max, -1, dtype=np.int64)
     cand_logit = np.zeros(c_max)
     cand_mult = np.zeros(c_max)
+    k_top = topk.shape[0]
+    for j in range(k_top):
+        topk[j] = -1
+        topk_score[j] = -np.inf
+    x2sum = 0.0
+    for i in range(nf):
+        x2sum += x[i] * x[i]
     n_ok = 0
     for t in range(n):
         a = t_action[t]
@@ -159,24 +166,34 @@ def _score_row(x, rule, pre, W, b, V, value, lever, cost, t_channel, t_action, s
         m = value[t] * lever[t]
         if cw_ptr[t + 1] > cw_ptr[t]:
             m *= _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight)
-        if not m * _sigmoid_bound(lg) - cost[t] > cand_val[c_max - 1]:
+        # top-k by mean priority (the ranking reported)
+        if m * _sigmoid_bound(lg) - cost[t] > topk_score[k_top - 1]:
+            p = m / (1.0 + math.exp(-lg)) - cost[t]
+            k = k_top - 1
+            if p > topk_score[k]:
+                while k > 0 and topk_score[k - 1] < p:
+                    topk_score[k] = topk_score[k - 1]
+                    topk[k] = topk[k - 1]
+                    k -= 1
+                topk_score[k] = p
+                topk[k] = t
+        # Thompson candidates by optimistic priority: logit + 2 sd, sd bounded by vmax
+        opt = lg + 2.0 * math.sqrt(vmax[t] * x2sum)
+        if not m * _sigmoid_bound(opt) - cost[t] > cand_val[c_max - 1]:
             continue  # cannot enter the candidates: no exp needed
-        p = m / (1.0 + math.exp(-lg)) - cost[t]
+        q = m / (1.0 + math.exp(-opt)) - cost[t]
         k = c_max - 1
-        if p > cand_val[k]:
-            while k > 0 and cand_val[k - 1] < p:
+        if q > cand_val[k]:
+            while k > 0 and cand_val[k - 1] < q:
                 cand_val[k] = cand_val[k - 1]
                 cand[k] = cand[k - 1]
                 cand_logit[k] = cand_logit[k - 1]
                 cand_mult[k] = cand_mult[k - 1]
                 k -= 1
-            cand_val[k] = p
+            cand_val[k] = q
             cand[k] = t
             cand_logit[k] = lg
             cand_mult[k] = m
-    for j in range(topk.shape[0]):
-        topk[j] = cand[j] if j < c_max else -1
-        topk_score[j] = cand_val[j] if j < c_max else -np.inf
     if n_ok == 0:
         return -1, 0.0
     c = min(c_max, n_ok)
@@ -232,12 +249,12 @@ def _score_row(x, rule, pre, W, b, V, value, lever, cost, t_channel, t_action, s
 
 
 @numba.njit(cache=True)
-def score_one(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+def score_one(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
               trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
               cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
               trigger_bit, seed, n_draws, status, topk, topk_score):
     """Score every treatment for one decision; fills status/topk/topk_score, returns (t, p)."""
-    return _score_row(x, rule, np.empty(0, dtype=np.float32), W, b, V, value, lever, cost,
+    return _score_row(x, rule, np.empty(0, dtype=np.float32), W, b, V, vmax, value, lever, cost,
                       t_channel, t_action, stage_mask, trigger_mask, pred_ptr, pred_feat,
                       pred_op, pred_val, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight,
                       channel_ok, action_ok, budget_left, stage_bit, trigger_bit,
@@ -245,14 +262,14 @@ def score_one(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_m
 
 
 @numba.njit(cache=True)
-def score_batch(X, R, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+def score_batch(X, R, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
                 trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                 cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
                 trigger_bit, seeds, n_draws, status, topk, topk_score, chosen, prob):
     """Score B decisions at once: all logits by one GEMM, then per-row arbitration."""
     logits = np.dot(X, W.T)
     for r in range(X.shape[0]):
-        c, p = _score_row(X[r], R[r], logits[r], W, b, V, value, lever, cost, t_channel,
+        c, p = _score_row(X[r], R[r], logits[r], W, b, V, vmax, value, lever, cost, t_channel,
                           t_action, stage_mask, trigger_mask, pred_ptr, pred_feat, pred_op,
                           pred_val, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight,
                           channel_ok[r], action_ok[r], budget_left, stage_bit[r],
@@ -294,14 +311,15 @@ _OPS_PY = (
 )
 
 
-def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+def score_one_py(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
                  trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                  cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
                  trigger_bit, seed, n_draws, status, topk, topk_score):
     """Plain-Python twin of `score_one` (same arguments, same outputs), without pruning."""
     n = W.shape[0]
     seed = int(seed)
-    scored: list[tuple[float, int, float, float]] = []  # (priority, t, logit, multiplier)
+    scored: list[tuple[float, int, float, float, float]] = []  # (mean, t, logit, m, optimistic)
+    x2sum = sum(float(v) * float(v) for v in x)
     for t in range(n):
         a = int(t_action[t])
         if not stage_mask[t] & stage_bit:
@@ -332,24 +350,26 @@ def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stag
         for ok, w in groups.values():
             if ok:
                 m *= w
-        scored.append((m / (1.0 + math.exp(-lg)) - float(cost[t]), t, lg, m))
+        opt = lg + 2.0 * math.sqrt(float(vmax[t]) * x2sum)
+        scored.append((m / (1.0 + math.exp(-lg)) - float(cost[t]), t, lg, m,
+                       m / (1.0 + math.exp(-opt)) - float(cost[t])))
     ranked = sorted(scored, key=lambda s: (-s[0], s[1]))
-    cand = ranked[:CANDIDATES]
     for j in range(topk.shape[0]):
-        topk[j] = cand[j][1] if j < len(cand) else -1
-        topk_score[j] = cand[j][0] if j < len(cand) else -np.inf
+        topk[j] = ranked[j][1] if j < len(ranked) else -1
+        topk_score[j] = ranked[j][0] if j < len(ranked) else -np.inf
+    cand = sorted(scored, key=lambda s: (-s[4], s[1]))[:CANDIDATES]
     n_ok = len(scored)
     if n_ok == 0:
         return -1, 0.0
     c = len(cand)
     x2 = [float(v) * float(v) for v in x]
     sd = [math.sqrt(max(sum(float(V[t, i]) * x2[i] for i in range(len(x2))), 0.0))
-          for _, t, _, _ in cand]
+          for _, t, _, _, _ in cand]
     z = [splitmix_normal_py(seed, i) for i in range(n_draws * c)]
     counts = [0.0] * c
     for d in range(n_draws):
         draws = [m / (1.0 + math.exp(-(lg + sd[j] * z[d * c + j]))) - float(cost[t])
-                 for j, (_, t, lg, m) in enumerate(cand)]
+                 for j, (_, t, lg, m, _) in enumerate(cand)]
         counts[max(range(c), key=lambda j: (draws[j], -j))] += 1.0
     u = _uniform_py(seed, 1 << 30)
     if u < EPSILON:
@@ -368,14 +388,14 @@ def score_one_py(x, rule, W, b, V, value, lever, cost, t_channel, t_action, stag
     return chosen, prob
 
 
-def score_batch_py(X, R, W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+def score_batch_py(X, R, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
                    trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
                    cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
                    trigger_bit, seeds, n_draws, status, topk, topk_score, chosen, prob):
     """Plain-Python twin of `score_batch`: `score_one_py` row by row."""
     for r in range(X.shape[0]):
         chosen[r], prob[r] = score_one_py(
-            X[r], R[r], W, b, V, value, lever, cost, t_channel, t_action, stage_mask,
+            X[r], R[r], W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
             trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op, cw_val,
             cw_group, cw_weight, channel_ok[r], action_ok[r], budget_left, stage_bit[r],
             trigger_bit[r], int(seeds[r]), n_draws, status[r], topk[r], topk_score[r])

@@ -27,6 +27,7 @@ class WeightBoard:
         self.W = np.zeros((n, N_FEATURES), dtype=np.float32)
         self.b = np.zeros(n, dtype=np.float32)
         self.V = np.zeros((n, N_FEATURES), dtype=np.float32)
+        self.vmax = np.zeros(n, dtype=np.float32)  # per-row bound: sd(logit) <= sqrt(vmax·|x|²)
         self.version = 0
         prior = ActionLearner()
         for t in range(n):
@@ -34,6 +35,7 @@ class WeightBoard:
 
     def _write(self, t: int, learner: ActionLearner) -> None:
         self.W[t], self.b[t], self.V[t] = learner.export()
+        self.vmax[t] = self.V[t].max()
 
     def publish(self, treatment: int, learner: ActionLearner) -> None:
         """Copy one treatment's learned row in and bump the model version."""
@@ -66,9 +68,9 @@ class Scorer:
 
     def _catalog_args(self) -> tuple[np.ndarray, ...]:
         c, w = self.catalog, self.board
-        return (w.W, w.b, w.V, c.value, c.lever, c.cost, c.t_channel, c.t_action, c.stage_mask,
-                c.trigger_mask, c.pred_ptr, c.pred_feat, c.pred_op, c.pred_val, c.cw_ptr,
-                c.cw_feat, c.cw_op, c.cw_val, c.cw_group, c.cw_weight)
+        return (w.W, w.b, w.V, w.vmax, c.value, c.lever, c.cost, c.t_channel, c.t_action,
+                c.stage_mask, c.trigger_mask, c.pred_ptr, c.pred_feat, c.pred_op, c.pred_val,
+                c.cw_ptr, c.cw_feat, c.cw_op, c.cw_val, c.cw_group, c.cw_weight)
 
     def score(self, x: np.ndarray, rule: np.ndarray, channel_ok: np.ndarray,
               action_ok: np.ndarray, budget_left: np.ndarray, stage: int, trigger: str,

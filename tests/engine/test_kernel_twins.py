@@ -21,6 +21,7 @@ def _case(rng, catalog, board):
     board.W[:] = rng.normal(0, 0.5, board.W.shape)
     board.b[:] = rng.normal(-1, 1, board.b.shape)
     board.V[:] = rng.uniform(0, 0.2, board.V.shape)
+    board.vmax[:] = board.V.max(axis=1)
     x = rng.uniform(0, 1, board.W.shape[1]).astype(np.float32)
     rule = rng.uniform(0, 50, len(RULE_NAMES)).astype(np.float32)
     ch = (rng.uniform(size=7) < 0.8).astype(np.uint8)
