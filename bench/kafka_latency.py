@@ -66,7 +66,7 @@ def _drive(brokers: str, topic: str, reply_topic: str, n: int, rate: float, tag:
     for i in range(n):
         target = start + i / rate
         while time.perf_counter() < target:
-            time.sleep(min(target - time.perf_counter(), 0.001))
+            time.sleep(max(0.0, min(target - time.perf_counter(), 0.001)))
         payload = _request(i, tag)
         sent[f"lat-{tag}-{i}"] = time.perf_counter_ns()
         p.produce(topic, payload, key=f"lat-{tag}-{i}".encode())
