@@ -8,6 +8,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "COLLECTOR_EVENTS",
+    "COLLECTOR_REJECTED",
+    "COLLECTOR_REQUESTS",
+    "CONSUMER_LAG",
     "CUSTOMERS",
     "DEAD_LETTERS",
     "DECISIONS",
@@ -24,6 +28,9 @@ __all__ = [
     "TIMERS_FIRED",
     "UPLIFT",
     "channel_by",
+    "collector_events_by",
+    "collector_rejected_by",
+    "collector_requests_by",
     "dead_letters_by",
     "decisions_by",
     "events_by",
@@ -59,6 +66,14 @@ REWARD_RATE = Gauge("journey_reward_rate", "Reward rate of resolved decisions, b
 UPLIFT = Gauge("journey_uplift_value_per_decision",
                "Net value per decision, learned policy minus control (personalization uplift)")
 CUSTOMERS = Gauge("journey_state_customers", "Customers held in state (this process)")
+COLLECTOR_REQUESTS = Counter("journey_collector_requests_total",
+                             "Collector HTTP requests, by response status", ["status"])
+COLLECTOR_EVENTS = Counter("journey_collector_events_total",
+                           "Events the collector received, by outcome", ["outcome"])
+COLLECTOR_REJECTED = Counter("journey_collector_rejected_total",
+                             "Collector requests rejected, by reason", ["reason"])
+CONSUMER_LAG = Gauge("journey_consumer_lag_messages",
+                     "Messages behind the end of each input topic (this process)", ["topic"])
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
 
 
@@ -85,4 +100,7 @@ revenue_by = _Children(REVENUE)
 reward_rate_by = _Children(REWARD_RATE)
 timers_by = _Children(TIMERS_FIRED)
 dead_letters_by = _Children(DEAD_LETTERS)
+collector_requests_by = _Children(COLLECTOR_REQUESTS)
+collector_events_by = _Children(COLLECTOR_EVENTS)
+collector_rejected_by = _Children(COLLECTOR_REJECTED)
 learner_updates_by = _Children(LEARNER_UPDATES)

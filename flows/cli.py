@@ -1,4 +1,4 @@
-"""`journey`: run the flow on the simulator, a JSONL file or Kafka; replay a file.
+"""`journey`: run the flow (simulator, JSONL, Kafka or HTTP collector); replay; collect.
 
 Every flag has a `JOURNEY_*` environment twin, named in `--help`.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from dataclasses import fields
 from typing import Any
@@ -18,19 +20,27 @@ from prometheus_client import start_http_server
 
 from engine.kernels import warm_up
 from features.errors import JourneyError
+from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
+from flows.kafka import ensure_topics
 from flows.progress import Progress, events_seen
 from flows.runtime import get_runtime
-from flows.settings import ENV_PREFIX, Settings
+from flows.settings import ENV_PREFIX, Settings, kafka_settings
+from flows.subscriber import DecisionSubscriber
 
 __all__ = ["main"]
 
 _SKIP = {"replay": {"source", "input", "customers", "events", "sim_partitions", "bad_rate"}}
+_ONLY = {"collect": {"brokers", "kafka_config", "events_topic", "context_topic",
+                     "outcomes_topic", "decisions_topic", "dead_letter_topic", "partitions",
+                     "secret", "collector_host", "collector_port", "write_keys",
+                     "collector_capacity", "metrics_host", "metrics_port"},
+         "subscribe": {"brokers", "kafka_config", "decisions_topic"}}
 
 
 def _add_flags(p: argparse.ArgumentParser, command: str) -> None:
     for f in fields(Settings):
-        if f.name in _SKIP.get(command, set()):
+        if f.name in _SKIP.get(command, set()) or f.name not in _ONLY.get(command, {f.name}):
             continue
         flag = "--" + f.name.replace("_", "-")
         env = ENV_PREFIX + f.name.upper()
@@ -51,7 +61,59 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a JSONL file of Segment events")
     replay.add_argument("file", help="JSONL file, one Segment event per line")
     _add_flags(replay, "replay")
+    collect = sub.add_parser(
+        "collect", help="serve the Segment HTTP API and forward events to the events topic")
+    _add_flags(collect, "collect")
+    subscribe = sub.add_parser(
+        "subscribe", help="print decisions from the decisions topic as JSONL, once per id")
+    subscribe.add_argument("--group", default="journey-subscriber", help="consumer group")
+    subscribe.add_argument("--max-idle", type=float, default=None,
+                           help="stop after this many seconds without a decision")
+    _add_flags(subscribe, "subscribe")
     return p
+
+
+def _subscribe(settings: Settings, group: str, max_idle: float | None) -> dict[str, Any]:
+    if not settings.brokers:
+        msg = "journey subscribe needs --brokers host:port (or JOURNEY_BROKERS)"
+        raise JourneyError(msg)
+    n = 0
+    with DecisionSubscriber(settings.brokers, topic=settings.decisions_topic, group=group,
+                            config=kafka_settings(settings)) as sub:
+        try:
+            for d in sub.decisions(max_idle=max_idle):
+                sys.stdout.write(orjson.dumps(d).decode() + "\n")
+                n += 1
+        except KeyboardInterrupt:
+            pass
+    return {"decisions": n, "duplicates_dropped": sub.duplicates}
+
+
+def _collector(settings: Settings, forwarder: Any) -> Collector:
+    return Collector(forwarder, write_keys=settings.write_key_set,
+                     host=settings.collector_host, port=settings.collector_port).start()
+
+
+def _collect(settings: Settings) -> dict[str, Any]:
+    """`journey collect`: HTTP in, Kafka out, until SIGINT or SIGTERM."""
+    if not settings.brokers:
+        msg = "journey collect needs --brokers host:port (or JOURNEY_BROKERS)"
+        raise JourneyError(msg)
+    ensure_topics(settings, [settings.events_topic, settings.dead_letter_topic])
+    server = None
+    if settings.metrics_port:
+        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    forwarder = KafkaForwarder(settings, settings.collector_capacity)
+    collector = _collector(settings, forwarder)
+    print(f"journey: collector listening on {collector.url}", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    collector.stop()
+    if server is not None:
+        server.shutdown()
+    return {"undelivered": forwarder.failed}
 
 
 def _execute(settings: Settings) -> dict[str, Any]:
@@ -61,6 +123,10 @@ def _execute(settings: Settings) -> dict[str, Any]:
     if settings.metrics_port:
         server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
     flow = build_flow(settings)
+    collector = None
+    if settings.source == "collector":
+        collector = _collector(settings, rt.collector_queue)
+        print(f"journey: collector listening on {collector.url}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
         if settings.progress:
@@ -69,6 +135,8 @@ def _execute(settings: Settings) -> dict[str, Any]:
         else:
             cli_main(flow, workers_per_process=settings.workers)
     finally:
+        if collector is not None:
+            collector.stop()
         if server is not None:
             server.shutdown()
     elapsed = time.perf_counter() - started
@@ -92,9 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop("command")
     if command == "replay":
         args["source"], args["input"] = "jsonl", args.pop("file")
+    extra = {k: args.pop(k) for k in ("group", "max_idle") if k in args}
     try:
         settings = Settings.from_env(**args)
-        summary = _execute(settings)
+        if command == "collect":
+            summary = _collect(settings)
+        elif command == "subscribe":
+            summary = _subscribe(settings, **extra)
+        else:
+            summary = _execute(settings)
     except JourneyError as e:
         print(f"journey: {e}", file=sys.stderr)
         return 2

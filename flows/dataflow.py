@@ -42,13 +42,15 @@ from flows.logic import DeviceLogic, KnownLogic, Out
 from flows.runtime import Runtime, get_runtime
 from flows.settings import Settings
 from flows.sinks import LineSink, jsonl_sink
-from flows.sources import SimulatorSource, jsonl_source
+from flows.sources import CollectorSource, SimulatorSource, jsonl_source
 
 __all__ = ["build_flow"]
 
 
 def _decode(rt: Runtime) -> Any:
-    def decode_event(rec: RawRecord) -> Decoded | DeadLetter:
+    def decode_event(rec: RawRecord | DeadLetter) -> Decoded | DeadLetter:
+        if isinstance(rec, DeadLetter):  # rejected upstream (the collector), kept as is
+            return rec
         try:
             ev = decode(rec.payload)
         except DecodeError as e:
@@ -66,6 +68,8 @@ def _default_source(settings: Settings, rt: Runtime) -> Source[Any]:
     if settings.source == "kafka":
         ensure_topics(settings)
         return kafka_source(settings)
+    if settings.source == "collector":
+        return CollectorSource(rt.collector_queue, settings.batch_size, settings.collector_limit)
     return SimulatorSource(rt)
 
 

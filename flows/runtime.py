@@ -13,6 +13,7 @@ from typing import Any
 from engine.catalog import load_catalog
 from engine.core import CoreConfig, DecisionCore
 from engine.decision import Decision
+from flows.collector import QueueForwarder
 from flows.settings import Settings
 
 __all__ = ["Runtime", "get_runtime"]
@@ -35,6 +36,8 @@ class Runtime:
         self._mailbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._done: dict[str, int] = {}
         self.owners: dict[str, str] = {}
+        self.collector_queue = QueueForwarder(settings.collector_capacity)
+        """Events the embedded HTTP collector accepted, for `--source collector`."""
 
     def observe(self, ts: float) -> None:
         """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""

@@ -21,7 +21,8 @@ ENV_PREFIX = "JOURNEY_"
 class Settings:
     """Run configuration; field `x` is read from `JOURNEY_X` when not given."""
 
-    source: str = field(default="simulator", metadata={"help": "simulator | jsonl | kafka"})
+    source: str = field(default="simulator",
+                        metadata={"help": "simulator | jsonl | kafka | collector (HTTP)"})
     input: str = field(default="", metadata={"help": "JSONL file for --source jsonl"})
     sink: str = field(default="auto", metadata={
         "help": "file | kafka | auto (kafka topics when the source is kafka, else files)"})
@@ -56,6 +57,15 @@ class Settings:
     partitions: int = field(default=3, metadata={"help": "partitions of topics Journey creates"})
     tail: bool = field(default=True, metadata={
         "help": "keep reading Kafka at the end of the topics (--no-tail stops there)"})
+    collector_host: str = field(default="127.0.0.1",
+                                metadata={"help": "address the Segment-compatible collector binds"})
+    collector_port: int = field(default=8088, metadata={"help": "collector HTTP port"})
+    write_keys: str = field(default="", metadata={
+        "help": "write keys the collector accepts, comma-separated (empty: any key)"})
+    collector_capacity: int = field(default=10_000, metadata={
+        "help": "events the collector buffers before answering 429"})
+    collector_limit: int = field(default=0, metadata={
+        "help": "--source collector: stop after this many records (0 = run until stopped)"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -77,14 +87,19 @@ class Settings:
         return settings
 
     @property
+    def write_key_set(self) -> tuple[str, ...]:
+        """The collector's accepted write keys (empty: any non-empty key)."""
+        return tuple(k.strip() for k in self.write_keys.split(",") if k.strip())
+
+    @property
     def kafka_sink(self) -> bool:
         """Whether decisions and dead letters go to Kafka topics."""
         return self.sink == "kafka" or (self.sink == "auto" and self.source == "kafka")
 
     def validate(self) -> None:
         """Fail at construction with a message that says how to fix it."""
-        if self.source not in ("simulator", "jsonl", "kafka"):
-            msg = f"source must be simulator, jsonl or kafka, got {self.source!r}"
+        if self.source not in ("simulator", "jsonl", "kafka", "collector"):
+            msg = f"source must be simulator, jsonl, kafka or collector, got {self.source!r}"
             raise ConfigError(msg)
         if self.sink not in ("auto", "file", "kafka"):
             msg = f"sink must be auto, file or kafka, got {self.sink!r}"
@@ -105,8 +120,9 @@ class Settings:
         if not 0.0 <= self.control_share <= 1.0 or not 0.0 <= self.bad_rate <= 1.0:
             msg = "control_share and bad_rate are shares between 0 and 1"
             raise ConfigError(msg)
-        if self.customers < 1 or self.sim_partitions < 1 or self.batch_size < 1:
-            msg = "customers, sim_partitions and batch_size must be >= 1"
+        if min(self.customers, self.sim_partitions, self.batch_size,
+               self.collector_capacity) < 1:
+            msg = "customers, sim_partitions, batch_size and collector_capacity must be >= 1"
             raise ConfigError(msg)
 
 

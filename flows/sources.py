@@ -12,10 +12,12 @@ from bytewax.connectors.files import FileSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from engine.simulator import Simulator
+from features.deadletter import DeadLetter
 from features.schema import RawRecord
+from flows.collector import QueueForwarder
 from flows.runtime import Runtime
 
-__all__ = ["SimulatorSource", "jsonl_source"]
+__all__ = ["CollectorSource", "SimulatorSource", "jsonl_source"]
 
 LOCKSTEP_TIMEOUT = 2.0
 """Seconds a simulator partition waits for its last batch to be handled before moving on.
@@ -88,6 +90,46 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, None]):
     def build_part(self, step_id: str, for_part: str,
                    resume_state: None) -> _SimPartition:
         return _SimPartition(self.runtime, for_part, int(for_part.split("-")[1]))
+
+
+class _CollectorPartition(StatefulSourcePartition[RawRecord | DeadLetter, None]):
+    def __init__(self, queue: QueueForwarder, batch: int, limit: int) -> None:
+        self.queue = queue
+        self.batch = batch
+        self.limit = limit
+        self.taken = 0
+        self.idle = False
+
+    def next_batch(self) -> list[RawRecord | DeadLetter]:
+        if self.limit and self.taken >= self.limit:
+            raise StopIteration
+        n = min(self.batch, self.limit - self.taken) if self.limit else self.batch
+        items = self.queue.take(n)
+        self.taken += len(items)
+        self.idle = not items
+        return items
+
+    def next_awake(self) -> datetime | None:
+        return datetime.now(UTC) + timedelta(milliseconds=5) if self.idle else None
+
+    def snapshot(self) -> None:
+        return None  # what the HTTP client was told 200 for is not replayable: use Kafka
+
+
+class CollectorSource(FixedPartitionedSource[RawRecord | DeadLetter, None]):
+    """Events the in-process HTTP collector accepted (one partition, in arrival order)."""
+
+    def __init__(self, queue: QueueForwarder, batch: int = 500, limit: int = 0) -> None:
+        self.queue = queue
+        self.batch = batch
+        self.limit = limit
+
+    def list_parts(self) -> list[str]:
+        return ["collector"]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: None) -> _CollectorPartition:
+        return _CollectorPartition(self.queue, self.batch, self.limit)
 
 
 def jsonl_source(path: str | Path) -> FileSource:

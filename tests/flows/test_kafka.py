@@ -13,12 +13,15 @@ import orjson
 import pytest
 from bytewax.testing import cluster_main, run_main
 from confluent_kafka import Consumer, Producer
+from segment.analytics import Client
 
 from bench.workloads import sim_records
+from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
 from flows.kafka import ensure_topics
 from flows.runtime import Runtime
 from flows.settings import Settings
+from flows.subscriber import DecisionSubscriber
 
 BROKERS = os.environ.get("JOURNEY_TEST_BROKERS", "")
 pytestmark = [pytest.mark.kafka,
@@ -121,3 +124,47 @@ def test_journey_run_against_the_broker(tmp_path: Path):
     summary = orjson.loads(err[err.index("{"):])
     assert summary["events"] == good + 1 and summary["dead_letters"] == len(BAD)
     assert len(_consume(s.decisions_topic, summary["decisions"])) == summary["decisions"]
+
+
+def test_segment_client_to_kafka_to_subscriber(decision_schema):
+    """Segment's client → collector → events topic → flow → decisions topic → subscriber."""
+    s = _settings(write_keys="k1")
+    ensure_topics(s)
+    collector = Collector(KafkaForwarder(s, 1000), write_keys=s.write_key_set, port=0).start()
+    users = [f"buyer-{i}" for i in range(6)]
+    client = Client("k1", host=collector.url, upload_size=4, upload_interval=0.05)
+    try:
+        for u in users:
+            client.identify(u, {"email_opt_in": True})
+            client.track(u, "Product Added", {"product_id": "p3", "price": 30.0})
+            client.screen(u, "Shop", "Home", {"placement": "app_home"})
+        client.track("buyer-0", "Product Added", {"product_id": "p3", "price": 30.0},
+                     message_id="dup-1")
+        client.track("buyer-0", "Product Added", {"product_id": "p3", "price": 30.0},
+                     message_id="dup-1")  # a resend: forwarded once
+        client.flush()
+    finally:
+        client.shutdown()
+        collector.stop()
+    assert len(_consume(s.events_topic, len(users) * 3 + 1, timeout=10)) == len(users) * 3 + 1
+    rt = Runtime(s)
+    run_main(build_flow(s, runtime=rt))
+    assert rt.events == len(users) * 3 + 1 and rt.dead_letters == 0
+    with DecisionSubscriber(BROKERS, topic=s.decisions_topic,
+                            group=f"sub-{uuid.uuid4().hex[:6]}") as sub:
+        got = list(sub.decisions(timeout=0.5, max_idle=5))
+    assert len(got) == rt.decisions
+    for d in got:
+        jsonschema.validate(d, decision_schema)
+    assert {d["customer_id"] for d in got if d["trigger"] == "request"} == set(users)
+    # a replay of the decisions topic (at-least-once output) is deduplicated by decision id
+    p = Producer({"bootstrap.servers": BROKERS})
+    for d in got[:3]:
+        p.produce(s.decisions_topic, orjson.dumps(d))
+    p.flush(10)
+    with DecisionSubscriber(BROKERS, topic=s.decisions_topic,
+                            group=f"sub-{uuid.uuid4().hex[:6]}") as sub:
+        again = list(sub.decisions(timeout=0.5, max_idle=5))
+        assert sub.duplicates == 3
+    assert sorted(d["decision_id"] for d in again) == sorted(d["decision_id"] for d in got)
+    assert len({d["decision_id"] for d in got}) == len(got)

@@ -1,0 +1,245 @@
+"""The Segment-compatible collector over real HTTP, and Segment's own Python client against it."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from segment.analytics import Client
+
+from features.deadletter import DeadLetter
+from features.decode import decode
+from features.schema import RawRecord
+from flows.collector import Collector, QueueForwarder
+
+KEY = "test-write-key"
+
+
+@pytest.fixture
+def queue() -> QueueForwarder:
+    return QueueForwarder(capacity=50)
+
+
+@pytest.fixture
+def collector(queue: QueueForwarder) -> Iterator[Collector]:
+    c = Collector(queue, write_keys=(KEY,), port=0).start()
+    yield c
+    c.stop()
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _track(i: int, **kw: Any) -> dict[str, Any]:
+    ev = {"type": "track", "event": "Product Viewed", "userId": f"user-{i}",
+          "messageId": f"m-{i}", "timestamp": _iso(datetime.now(UTC)),
+          "properties": {"product_id": "p1", "price": 10.0}}
+    ev.update(kw)
+    return ev
+
+
+def _post(url: str, path: str, body: Any, *, key: str | None = KEY,
+          encoding: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    if encoding == "gzip":
+        data = gzip.compress(data)
+        headers["Content-Encoding"] = "gzip"
+    req = urllib.request.Request(url + path, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, orjson.loads(resp.read()), dict(resp.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, orjson.loads(e.read()), dict(e.headers)
+
+
+def _events(q: QueueForwarder) -> list[dict[str, Any]]:
+    return [orjson.loads(r.payload) for r in q.take(10_000) if isinstance(r, RawRecord)]
+
+
+def test_single_calls_and_batches_are_accepted_and_stamped(collector: Collector,
+                                                           queue: QueueForwarder) -> None:
+    ident = {"userId": "user-1", "traits": {"plan": "pro"}, "timestamp": _iso(datetime.now(UTC))}
+    assert _post(collector.url, "/v1/identify", ident)[0] == 200
+    batch = {"batch": [_track(2), {**_track(3), "type": "page", "name": "Home",
+                                   "properties": {"placement": "home_hero"}}]}
+    status, reply, _ = _post(collector.url, "/v1/batch", batch, encoding="gzip")
+    assert (status, reply) == (200, {"success": True})
+    got = _events(queue)
+    assert [e["type"] for e in got] == ["identify", "track", "page"]
+    for e in got:
+        assert "receivedAt" in e and e["messageId"]
+        decode(orjson.dumps(e))  # what the collector forwards is what the flow decodes
+    # the write key is authentication, never forwarded
+    assert all("writeKey" not in e for e in got)
+
+
+def test_write_key_in_body_or_basic_auth(collector: Collector, queue: QueueForwarder) -> None:
+    assert _post(collector.url, "/v1/track", {**_track(1), "writeKey": KEY}, key=None)[0] == 200
+    status, reply, _ = _post(collector.url, "/v1/track", _track(2), key=None)
+    assert (status, reply["code"]) == (401, "unauthorized")
+    assert _post(collector.url, "/v1/track", _track(3), key="wrong")[0] == 401
+    assert [e["userId"] for e in _events(queue)] == ["user-1"]
+
+
+def test_limits_answer_400_with_a_reason_and_dead_letter(collector: Collector,
+                                                          queue: QueueForwarder) -> None:
+    big = _track(1, properties={"blob": "x" * 33_000})
+    status, reply, _ = _post(collector.url, "/v1/batch", {"batch": [_track(0), big]})
+    assert (status, reply["code"]) == (400, "event_too_large")
+    assert "batch[1]" in reply["message"]
+    many = {"batch": [_track(i, properties={"pad": "y" * 20_000}) for i in range(30)]}
+    assert _post(collector.url, "/v1/batch", many)[1]["code"] == "body_too_large"
+    assert _post(collector.url, "/v1/track", b"{not json")[1]["code"] == "invalid_json"
+    no_id = {"event": "Product Viewed", "timestamp": _iso(datetime.now(UTC))}
+    status, reply, _ = _post(collector.url, "/v1/track", no_id)
+    assert (status, reply["code"]) == (400, "invalid_event") and "userId" in reply["message"]
+    items = queue.take(100)
+    # a rejected request is all-or-nothing: the good event of the first batch was not kept
+    assert all(isinstance(i, DeadLetter) for i in items)
+    assert [i.reason for i in items] == ["event_too_large", "body_too_large", "invalid_json",
+                                         "invalid_event"]
+
+
+def test_duplicate_message_ids_are_forwarded_once(collector: Collector,
+                                                  queue: QueueForwarder) -> None:
+    assert _post(collector.url, "/v1/batch", {"batch": [_track(1), _track(1), _track(2)]})[0] == 200
+    assert _post(collector.url, "/v1/track", _track(2))[0] == 200  # a client retry
+    assert [e["messageId"] for e in _events(queue)] == ["m-1", "m-2"]
+
+
+def test_clock_skew_is_corrected_like_segment(collector: Collector,
+                                              queue: QueueForwarder) -> None:
+    now = datetime.now(UTC)
+    device = now + timedelta(hours=1)  # the device clock runs an hour ahead
+    ev = _track(1, timestamp=_iso(device - timedelta(minutes=5)))
+    assert _post(collector.url, "/v1/batch", {"batch": [ev], "sentAt": _iso(device)})[0] == 200
+    (got,) = _events(queue)
+    corrected = datetime.fromisoformat(got["timestamp"])
+    assert got["originalTimestamp"] == ev["timestamp"]
+    assert abs((corrected - (now - timedelta(minutes=5))).total_seconds()) < 5
+
+
+def test_overload_answers_429_with_retry_after(queue: QueueForwarder) -> None:
+    small = QueueForwarder(capacity=3)
+    c = Collector(small, port=0).start()
+    try:
+        assert _post(c.url, "/v1/batch", {"batch": [_track(i) for i in range(3)]})[0] == 200
+        status, reply, headers = _post(c.url, "/v1/track", _track(9))
+        assert (status, reply["code"], headers["Retry-After"]) == (429, "overloaded", "1")
+        small.take(10)
+        assert _post(c.url, "/v1/track", _track(9))[0] == 200
+    finally:
+        c.stop()
+
+
+def test_segment_client_retries_through_429_and_delivers_each_event_once() -> None:
+    """The official client, a collector that can hold 5 events, a slow consumer."""
+    q = QueueForwarder(capacity=5)
+    c = Collector(q, write_keys=(KEY,), port=0).start()
+    got: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            got.extend(orjson.loads(r.payload) for r in q.take(2) if isinstance(r, RawRecord))
+            time.sleep(0.05)
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    errors: list[Any] = []
+    client = Client(KEY, host=c.url, upload_size=4, upload_interval=0.05,
+                    on_error=lambda e, batch: errors.append(e))
+    try:
+        for i in range(30):
+            client.track(user_id=f"user-{i % 7}", event="Product Viewed",
+                         properties={"product_id": f"p{i}", "price": 5.0 + i})
+        client.flush()
+        deadline = time.monotonic() + 30
+        while len(got) < 30 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        client.shutdown()
+        stop.set()
+        drainer.join()
+        c.stop()
+    assert not errors
+    assert len(got) == 30
+    assert len({e["messageId"] for e in got}) == 30
+    assert sorted(e["properties"]["product_id"] for e in got) == sorted(f"p{i}"
+                                                                       for i in range(30))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("collector did not come up")
+
+
+def test_segment_client_events_become_decisions_in_the_embedded_flow(tmp_path: Path) -> None:
+    """`journey run --source collector`: Segment client → HTTP → flow → decisions file."""
+    port = _free_port()
+    out, dead = tmp_path / "decisions.jsonl", tmp_path / "dead.jsonl"
+    users = [f"shopper-{i}" for i in range(4)]
+    records = len(users) * 3 + 1  # identify, track, page per user, and one rejected request
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--source", "collector",
+         "--collector-port", str(port), "--collector-limit", str(records), "--write-keys", KEY,
+         "--out", str(out), "--dead-letters", str(dead), "--metrics-port", "0",
+         "--no-progress"],
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        client = Client(KEY, host=url, upload_size=5, upload_interval=0.05)
+        for u in users:
+            client.identify(u, {"email_opt_in": True})
+            client.track(u, "Product Viewed", {"product_id": "p7", "category": "shoes",
+                                               "price": 80.0})
+            client.page(u, "Shop", "Product", {"placement": "product_page"})
+        client.flush()
+        client.shutdown()
+        no_identity = {"event": "No Identity", "timestamp": _iso(datetime.now(UTC))}
+        status, _, _ = _post(url, "/v1/track", no_identity)
+        assert status == 400
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    decisions = [orjson.loads(line) for line in out.read_text().splitlines()]
+    requested = {d["customer_id"] for d in decisions if d["trigger"] == "request"}
+    assert requested == set(users)
+    assert all(d["placement"] == "product_page" for d in decisions if d["trigger"] == "request")
+    dead_letters = [orjson.loads(line) for line in dead.read_text().splitlines()]
+    assert [d["reason"] for d in dead_letters] == ["invalid_event"]
