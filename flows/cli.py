@@ -137,6 +137,8 @@ def _execute(settings: Settings) -> dict[str, Any]:
     finally:
         if collector is not None:
             collector.stop()
+        if rt.lag is not None:
+            rt.lag.stop()
         if server is not None:
             server.shutdown()
     elapsed = time.perf_counter() - started

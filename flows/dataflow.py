@@ -31,6 +31,7 @@ from features.errors import DecodeError
 from features.identity import customer_key, routing_id
 from features.schema import Decoded, RawRecord
 from flows.kafka import (
+    LagMonitor,
     dead_letter_message,
     decision_message,
     ensure_topics,
@@ -85,7 +86,8 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
         origin = settings.input
         raw = op.map("wrap_lines", raw, lambda line: RawRecord(line.encode(), "events", origin))
     elif settings.source == "kafka" and source is None:
-        raw = op.map("wrap_messages", raw, raw_record(settings))
+        rt.lag = rt.lag or LagMonitor(settings)
+        raw = op.map("wrap_messages", raw, raw_record(settings, rt.lag))
     decoded = op.map("decode_event", raw, _decode(rt))
     split = op.branch("split_errors", decoded, lambda r: isinstance(r, Decoded))
     kinds = op.branch("split_context", split.trues,

@@ -6,20 +6,24 @@ commits), so output is at-least-once: decision ids are deterministic for consume
 
 from __future__ import annotations
 
-import hashlib
+import threading
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from engine import metrics
 from engine.decision import Decision
 from features.deadletter import DeadLetter
+from features.identity import customer_key
 from features.schema import RawRecord
 from flows.settings import Settings, kafka_settings
 
 __all__ = [
     "CONSUMER_DEFAULTS",
     "PRODUCER_DEFAULTS",
+    "LagMonitor",
     "dead_letter_message",
     "decision_message",
     "ensure_topics",
@@ -72,7 +76,55 @@ def kafka_source(settings: Settings) -> KafkaSource:
     )
 
 
-def raw_record(settings: Settings) -> Any:
+class LagMonitor:
+    """Consumer lag of this process: end offset minus next offset, per input topic.
+
+    The flow notes the offset of each record it reads (a dict store); a daemon thread asks
+    the broker for end offsets every `interval` seconds and sets `journey_consumer_lag_messages`.
+    """
+
+    def __init__(self, settings: Settings, interval: float = 5.0) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.next_offset: dict[tuple[str, int], int] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def seen(self, topic: str, partition: int, offset: int) -> None:
+        """Note that `offset` of `topic`/`partition` was read (starts the poller once)."""
+        self.next_offset[(topic, partition)] = offset + 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="journey-lag", daemon=True)
+            self._thread.start()
+
+    def lag(self, consumer: Consumer) -> dict[str, int]:
+        """Messages behind the end, summed per topic, over the partitions read so far."""
+        out: dict[str, int] = {}
+        for (topic, part), nxt in list(self.next_offset.items()):
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, part), timeout=5)
+            out[topic] = out.get(topic, 0) + max(high - nxt, 0)
+        return out
+
+    def _run(self) -> None:
+        consumer = Consumer({"bootstrap.servers": self.settings.brokers,
+                             "group.id": "journey-lag-probe", "enable.auto.commit": False,
+                             **kafka_settings(self.settings)})
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    for topic, n in self.lag(consumer).items():
+                        metrics.CONSUMER_LAG.labels(topic).set(n)
+                except KafkaException:  # a failed probe must not touch the flow; retried
+                    continue
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        """Stop the poller."""
+        self._stop.set()
+
+
+def raw_record(settings: Settings, lag: LagMonitor | None = None) -> Any:
     """Map a Kafka message (or consumer error) to a `RawRecord` the decoder reads."""
     streams = _streams(settings)
 
@@ -80,6 +132,8 @@ def raw_record(settings: Settings) -> Any:
         if not isinstance(msg, KafkaSourceMessage):  # KafkaError: becomes a dead letter
             origin = f"{msg.msg.topic}:{msg.msg.partition}:{msg.msg.offset}"
             return RawRecord(msg.msg.value or b"", "events", origin)
+        if lag is not None and msg.offset is not None:
+            lag.seen(msg.topic, msg.partition, msg.offset)
         origin = f"{msg.topic}:{msg.partition}:{msg.offset}"
         return RawRecord(msg.value or b"", streams.get(msg.topic or "", "events"), origin)
 
@@ -93,8 +147,8 @@ def kafka_sink(settings: Settings) -> KafkaSink:
 
 
 def decision_message(settings: Settings, d: Decision) -> KafkaSinkMessage[bytes, bytes]:
-    """A decision keyed by a hash of the customer id (no raw id in the key)."""
-    key = hashlib.blake2b(d.customer_id.encode(), digest_size=12).hexdigest().encode()
+    """A decision keyed by the keyed hash of the customer id (no raw id in the key)."""
+    key = customer_key("u:" + d.customer_id, settings.secret.encode()).encode()
     return KafkaSinkMessage(key, d.to_json(), topic=settings.decisions_topic,
                             headers=[("journey.schema", b"journey.decision/1")])
 

@@ -14,6 +14,7 @@ from engine.catalog import load_catalog
 from engine.core import CoreConfig, DecisionCore
 from engine.decision import Decision
 from flows.collector import QueueForwarder
+from flows.kafka import LagMonitor
 from flows.settings import Settings
 
 __all__ = ["Runtime", "get_runtime"]
@@ -38,6 +39,8 @@ class Runtime:
         self.owners: dict[str, str] = {}
         self.collector_queue = QueueForwarder(settings.collector_capacity)
         """Events the embedded HTTP collector accepted, for `--source collector`."""
+        self.lag: LagMonitor | None = None
+        """Consumer-lag probe, with `--source kafka`."""
 
     def observe(self, ts: float) -> None:
         """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""
