@@ -62,6 +62,8 @@ class Example:
     treatment: int
     x: np.ndarray
     y: bool
+    policy: str = "learned"
+    revenue: float = 0.0
 
 
 @dataclass(slots=True)
@@ -98,6 +100,11 @@ class DecisionCore:
     def model_version(self) -> str:
         """Catalog version and weight-board publish count."""
         return f"{self.catalog.version}+{self.board.version}"
+
+    def net_value(self, treatment: int, reward: bool) -> float:
+        """A resolved decision's net value: the action's value if responded, minus its cost."""
+        cat = self.catalog
+        return float((cat.value[treatment] if reward else 0.0) - cat.cost[treatment])
 
     def is_control(self, key: str) -> bool:
         """Stable, seeded assignment of a customer key to the control group."""
@@ -141,10 +148,8 @@ class DecisionCore:
 
     def _resolve(self, state: CustomerState, p: Pending, reward: bool, revenue: float,
                  res: StepResult) -> None:
-        res.examples.append(Example(p.treatment, p.x, reward))
-        cat = self.catalog
-        value = (cat.value[p.treatment] if reward else 0.0) - cat.cost[p.treatment]
-        self.uplift.record(p.policy, reward, revenue, float(value))
+        res.examples.append(Example(p.treatment, p.x, reward, p.policy, revenue))
+        self.uplift.record(p.policy, reward, revenue, self.net_value(p.treatment, reward))
         metrics.reward_rate_by(p.policy).set(self.uplift.stats[p.policy].rate)
         metrics.UPLIFT.set(self.uplift.value_uplift()[0])
         metrics.resolved_by(p.policy).inc()

@@ -42,6 +42,11 @@ class WeightBoard:
         self._write(treatment, learner)
         self.version += 1
 
+    def restore(self, treatment: int, learner: ActionLearner) -> None:
+        """Copy a resumed learner's row in; the version counts the updates it had seen."""
+        self._write(treatment, learner)
+        self.version += learner.n
+
 
 @dataclass(slots=True)
 class ScoreResult:

@@ -52,6 +52,16 @@ class UpliftTracker:
             s.value += value
             s.value_sq += value * value
 
+    def merge(self, policy: str, other: PolicyStats) -> None:
+        """Add counts restored from a snapshot."""
+        with self._lock:
+            s = self.stats[policy]
+            s.decisions += other.decisions
+            s.rewards += other.rewards
+            s.revenue += other.revenue
+            s.value += other.value
+            s.value_sq += other.value_sq
+
     def add_revenue(self, policy: str, revenue: float) -> None:
         """Revenue attributed to a decision already counted as responded."""
         with self._lock:

@@ -45,5 +45,17 @@ class ContextTable:
         i = bisect.bisect_right(times, ts)
         return self._values[region][i - 1] if i > 0 else {}
 
+    def export(self, region: str) -> tuple[list[float], list[dict[str, float]]]:
+        """Copies of one region's history (for snapshots)."""
+        with self._lock:
+            return (list(self._times.get(region, [])),
+                    [dict(v) for v in self._values.get(region, [])])
+
+    def restore(self, region: str, times: list[float], values: list[dict[str, float]]) -> None:
+        """Install one region's history from a snapshot."""
+        with self._lock:
+            self._times[region] = list(times)
+            self._values[region] = [dict(v) for v in values]
+
     def __len__(self) -> int:
         return len(self._times)

@@ -12,9 +12,12 @@ import sys
 import threading
 import time
 from dataclasses import fields
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 from prometheus_client import start_http_server
 
@@ -116,6 +119,17 @@ def _collect(settings: Settings) -> dict[str, Any]:
     return {"undelivered": forwarder.failed}
 
 
+def _recovery(settings: Settings) -> RecoveryConfig | None:
+    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use."""
+    if not settings.recovery_dir:
+        return None
+    path = Path(settings.recovery_dir)
+    if not any(path.glob("part-*.sqlite3")):
+        path.mkdir(parents=True, exist_ok=True)
+        init_db_dir(path, 1)
+    return RecoveryConfig(path, backup_interval=timedelta(seconds=settings.backup_interval))
+
+
 def _execute(settings: Settings) -> dict[str, Any]:
     warm_up()
     rt = get_runtime(settings)
@@ -127,13 +141,15 @@ def _execute(settings: Settings) -> dict[str, Any]:
     if settings.source == "collector":
         collector = _collector(settings, rt.collector_queue)
         print(f"journey: collector listening on {collector.url}", file=sys.stderr, flush=True)
+    run = {"workers_per_process": settings.workers, "recovery_config": _recovery(settings),
+           "epoch_interval": timedelta(seconds=settings.snapshot_interval)}
     started = time.perf_counter()
     try:
         if settings.progress:
             with Progress(rt):
-                cli_main(flow, workers_per_process=settings.workers)
+                cli_main(flow, **run)
         else:
-            cli_main(flow, workers_per_process=settings.workers)
+            cli_main(flow, **run)
     finally:
         if collector is not None:
             collector.stop()

@@ -21,9 +21,6 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from engine import metrics
-from engine.core import Example
-from engine.learners import ActionLearner, RepurchaseLearner
-from engine.learning import learn_action, learn_repurchase
 from engine.routing import Forward
 from features.deadletter import DeadLetter
 from features.decode import decode
@@ -39,7 +36,7 @@ from flows.kafka import (
     kafka_source,
     raw_record,
 )
-from flows.logic import DeviceLogic, KnownLogic, Out
+from flows.logic import ContextLogic, DeviceLogic, KnownLogic, LearnLogic, Out, RepurchaseLogic
 from flows.runtime import Runtime, get_runtime
 from flows.settings import Settings
 from flows.sinks import LineSink, jsonl_sink
@@ -93,13 +90,8 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
     kinds = op.branch("split_context", split.trues,
                       lambda r: r.event.type not in ("context", "group"))
 
-    def update_context(_step: str, item: Decoded) -> None:
-        ev = item.event
-        if ev.type == "context" and ev.region is not None:
-            rt.core.context.update(ev.region, ev.ts, ev.signals)
-        rt.ack(item.origin)
-
-    op.inspect("update_context", kinds.falses, update_context)
+    regions = op.key_on("key_by_region", kinds.falses, lambda r: r.event.region or "")
+    op.stateful("update_context", regions, lambda resume: ContextLogic(rt, resume))
 
     anon = op.branch("split_identity", kinds.trues, lambda r: not routing_id(r.event)[1])
     device_keyed = op.key_on("key_by_device", anon.trues,
@@ -158,26 +150,11 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
 def _wire_learning(rt: Runtime, learning: op.Stream[Out]) -> None:
     split = op.branch("split_labels", learning, lambda o: o[0] == "example")
     examples = op.key_on("key_by_treatment", split.trues, lambda o: str(o[1].treatment))
-
-    def learn(learner: ActionLearner | None, item: Out) -> tuple[ActionLearner, int]:
-        learner = learner or ActionLearner()
-        ex: Example = item[1]
-        learn_action(learner, ex, rt.core.board)
-        return learner, rt.core.board.version
-
-    versions = op.stateful_map("learn", examples, learn)
-    op.inspect("publish_weights", versions, lambda _s, _i: None)
+    op.stateful("learn", op.map("unwrap_example", examples, lambda kv: (kv[0], kv[1][1])),
+                lambda resume: LearnLogic(rt, resume))
     labels = op.key_on("key_repurchase", split.falses, lambda _o: "repurchase")
-
-    def learn_label(learner: RepurchaseLearner | None, item: Out) -> tuple[RepurchaseLearner, int]:
-        learner = learner or rt.core.repurchase
-        x, y = item[1]
-        learn_repurchase(learner, x, y)
-        rt.core.repurchase = learner
-        return learner, learner.n
-
-    op.inspect("publish_repurchase", op.stateful_map("learn_repurchase", labels, learn_label),
-               lambda _s, _i: None)
+    op.stateful("learn_repurchase", op.map("unwrap_label", labels, lambda kv: (kv[0], kv[1][1])),
+                lambda resume: RepurchaseLogic(rt, resume))
 
 
 def _sink(target: str, *, err: bool) -> Sink[Any]:

@@ -19,7 +19,10 @@ from typing import Any
 from bytewax.operators import StatefulLogic
 
 from engine import metrics
-from engine.core import StepResult
+from engine.core import Example, StepResult
+from engine.learners import ActionLearner, RepurchaseLearner
+from engine.learning import learn_action, learn_repurchase
+from engine.recovery import Tally, restore_customer, restore_treatment
 from engine.routing import DeviceProfile, Forward, device_step, known_step
 from features.deadletter import DeadLetter
 from features.errors import DecodeError
@@ -27,13 +30,11 @@ from features.schema import Decoded, Event
 from features.state import CustomerState
 from flows.runtime import Runtime
 
-__all__ = ["DeviceLogic", "KnownLogic", "Out"]
+__all__ = ["ContextLogic", "DeviceLogic", "KnownLogic", "LearnLogic", "Out", "RepurchaseLogic"]
 
 log = logging.getLogger(__name__)
 
 Out = tuple[str, Any]
-SWEEP = timedelta(seconds=1)
-"""How often (wall clock) a key with pending timers checks the event-time watermark."""
 LATENESS = 60.0
 """Event-time seconds a sweep stays behind the newest event seen (partitions may lag)."""
 _SAMPLE_EVERY = 997
@@ -89,10 +90,11 @@ def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
     return out
 
 
-def _next_sweep(state: CustomerState | None) -> datetime | None:
+def _next_sweep(rt: Runtime, state: CustomerState | None) -> datetime | None:
+    """Wall-clock time a key with pending timers next checks the event-time watermark."""
     if state is None or not state.timers:
         return None
-    return datetime.now(UTC) + SWEEP
+    return datetime.now(UTC) + timedelta(seconds=rt.settings.timer_sweep)
 
 
 def _is_forget(ev: Event) -> bool:
@@ -108,6 +110,8 @@ class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfi
     def __init__(self, rt: Runtime, resume: tuple[str, DeviceProfile] | None) -> None:
         self.rt = rt
         self.key, self.profile = resume if resume is not None else ("", DeviceProfile())
+        if resume is not None:
+            rt.restore_watermark(restore_customer(rt.core, self.profile.state))
         GAUGE.added()
 
     def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
@@ -136,7 +140,7 @@ class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfi
         return _outputs(self.rt, res), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return _next_sweep(self.profile.state)
+        return _next_sweep(self.rt, self.profile.state)
 
     def snapshot(self) -> tuple[str, DeviceProfile]:
         return self.key, copy.deepcopy(self.profile)
@@ -151,6 +155,8 @@ class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, Customer
     def __init__(self, rt: Runtime, resume: tuple[str, CustomerState | None] | None) -> None:
         self.rt = rt
         self.key, self.state = resume if resume is not None else ("", None)
+        if resume is not None:
+            rt.restore_watermark(restore_customer(rt.core, self.state))
         GAUGE.added()
 
     def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
@@ -177,7 +183,72 @@ class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, Customer
         return _outputs(self.rt, res), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return _next_sweep(self.state)
+        return _next_sweep(self.rt, self.state)
 
     def snapshot(self) -> tuple[str, CustomerState | None]:
         return self.key, copy.deepcopy(self.state)
+
+
+class LearnLogic(StatefulLogic[Example, int, tuple[int, ActionLearner, Tally]]):
+    """One treatment's river learner (keyed by treatment); publishes into the scorer.
+
+    Snapshots are `(treatment, learner, tally)`; resuming republishes the row and adds the
+    tally back into the process's aggregates (see `engine.recovery`).
+    """
+
+    def __init__(self, rt: Runtime, resume: tuple[int, ActionLearner, Tally] | None) -> None:
+        self.rt = rt
+        self.treatment, self.learner, self.tally = (
+            resume if resume is not None else (-1, ActionLearner(), Tally()))
+        if resume is not None:
+            restore_treatment(rt.core, self.treatment, self.learner, self.tally)
+
+    def on_item(self, value: Example) -> tuple[Iterable[int], bool]:
+        self.treatment = value.treatment
+        learn_action(self.learner, value, self.rt.core.board)
+        self.tally.add(value, self.rt.core.net_value(value.treatment, value.y))
+        return [], StatefulLogic.RETAIN
+
+    def snapshot(self) -> tuple[int, ActionLearner, Tally]:
+        return self.treatment, copy.deepcopy(self.learner), copy.deepcopy(self.tally)
+
+
+class RepurchaseLogic(StatefulLogic[tuple[Any, bool], int, RepurchaseLearner]):
+    """The shared repurchase-interval model (one key); installed into the core on resume."""
+
+    def __init__(self, rt: Runtime, resume: RepurchaseLearner | None) -> None:
+        self.rt = rt
+        if resume is not None:
+            rt.core.repurchase = resume
+
+    def on_item(self, value: tuple[Any, bool]) -> tuple[Iterable[int], bool]:
+        x, y = value
+        learn_repurchase(self.rt.core.repurchase, x, y)
+        return [], StatefulLogic.RETAIN
+
+    def snapshot(self) -> RepurchaseLearner:
+        return copy.deepcopy(self.rt.core.repurchase)
+
+
+class ContextLogic(StatefulLogic[Decoded, int, tuple[str, list[float], list[dict]]]):
+    """One region's context signals (keyed by region), kept in the process's as-of table."""
+
+    def __init__(self, rt: Runtime, resume: tuple[str, list[float], list[dict]] | None) -> None:
+        self.rt = rt
+        self.region = ""
+        if resume is not None:
+            self.region, times, values = resume
+            rt.core.context.restore(self.region, times, values)
+            if times:
+                rt.restore_watermark(times[-1])
+
+    def on_item(self, value: Decoded) -> tuple[Iterable[int], bool]:
+        ev = value.event
+        if ev.region is not None:
+            self.region = ev.region
+            self.rt.core.context.update(ev.region, ev.ts, ev.signals)
+        self.rt.ack(value.origin)
+        return [], StatefulLogic.RETAIN
+
+    def snapshot(self) -> tuple[str, list[float], list[dict]]:
+        return (self.region, *self.rt.core.context.export(self.region))

@@ -49,6 +49,12 @@ class Runtime:
             if ts > self.watermark:
                 self.watermark = ts
 
+    def restore_watermark(self, ts: float) -> None:
+        """Raise the watermark to an event time recovered from a snapshot."""
+        with self._lock:
+            if ts > self.watermark:
+                self.watermark = ts
+
     def deliver(self, decisions: list[Decision]) -> None:
         """Hand decisions to the embedded world (only customers a simulator owns)."""
         with self._lock:

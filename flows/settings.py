@@ -66,6 +66,14 @@ class Settings:
         "help": "events the collector buffers before answering 429"})
     collector_limit: int = field(default=0, metadata={
         "help": "--source collector: stop after this many records (0 = run until stopped)"})
+    recovery_dir: str = field(default="", metadata={
+        "help": "bytewax recovery directory (created and initialised when empty); off if unset"})
+    snapshot_interval: float = field(default=5.0, metadata={
+        "help": "seconds between snapshots (bytewax epoch interval)"})
+    backup_interval: float = field(default=0.0, metadata={
+        "help": "seconds superseded snapshots are kept (0: deleted at the next snapshot)"})
+    timer_sweep: float = field(default=1.0, metadata={
+        "help": "wall-clock seconds between checks of pending timers against the watermark"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
