@@ -17,13 +17,16 @@ __all__ = [
     "DECISIONS",
     "DECISIONS_BY_CHANNEL",
     "DECISION_LATENCY",
+    "ERASURES",
     "EVENTS",
+    "EXPIRED",
     "LEARNER_UPDATES",
     "MODEL_VERSION",
     "RESOLVED",
     "REVENUE",
     "REWARDS",
     "REWARD_RATE",
+    "SKIPPED",
     "STATE_BYTES",
     "TIMERS_FIRED",
     "UPLIFT",
@@ -74,6 +77,12 @@ COLLECTOR_REJECTED = Counter("journey_collector_rejected_total",
                              "Collector requests rejected, by reason", ["reason"])
 CONSUMER_LAG = Gauge("journey_consumer_lag_messages",
                      "Messages behind the end of each input topic (this process)", ["topic"])
+SKIPPED = Counter("journey_skipped_events_total",
+                  "Events not processed: a repeated messageId, or a customer who was forgotten",
+                  ["reason"])
+ERASURES = Counter("journey_erasures_total", "Customers (or devices) erased on request")
+EXPIRED = Counter("journey_expired_keys_total",
+                  "Keys dropped after --state-ttl (or tombstones after --tombstone-ttl) idle")
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
 
 

@@ -25,7 +25,7 @@ class Forward:
     """An event re-keyed to a known customer, with the device's state on first link."""
 
     user_key: str
-    customer_id: str
+    customer_id: str | None
     event: Event
     transfer: CustomerState | None = None
 
@@ -33,18 +33,18 @@ class Forward:
 class DeviceProfile:
     """What the device tier keeps per anonymous id."""
 
-    __slots__ = ("linked_id", "linked_key", "state")
+    __slots__ = ("linked_key", "state")
 
     def __init__(self) -> None:
         self.linked_key: str | None = None
-        self.linked_id: str | None = None
+        """Keyed hash of the customer this device belongs to (never the raw id)."""
         self.state: CustomerState | None = None
 
-    def __getstate__(self) -> tuple[str | None, str | None, CustomerState | None]:
-        return self.linked_key, self.linked_id, self.state
+    def __getstate__(self) -> tuple[str | None, CustomerState | None]:
+        return self.linked_key, self.state
 
-    def __setstate__(self, s: tuple[str | None, str | None, CustomerState | None]) -> None:
-        self.linked_key, self.linked_id, self.state = s
+    def __setstate__(self, s: tuple[str | None, CustomerState | None]) -> None:
+        self.linked_key, self.state = s
 
 
 def device_step(core: DecisionCore, secret: bytes, device_key: str, profile: DeviceProfile,
@@ -54,11 +54,11 @@ def device_step(core: DecisionCore, secret: bytes, device_key: str, profile: Dev
         user_key = customer_key("u:" + event.user_id, secret)
         transfer = None
         if profile.linked_key != user_key:
-            profile.linked_key, profile.linked_id = user_key, event.user_id
+            profile.linked_key = user_key
             transfer, profile.state = profile.state, None
         return None, Forward(user_key, event.user_id, event, transfer)
-    if profile.linked_key is not None and profile.linked_id is not None:
-        return None, Forward(profile.linked_key, profile.linked_id, event)
+    if profile.linked_key is not None:  # the known tier has the id (its state was created
+        return None, Forward(profile.linked_key, None, event)  # by the linking event)
     if profile.state is None:
         anon = event.anonymous_id or event.previous_id or ""
         profile.state = CustomerState(anon, known=False)
@@ -69,7 +69,7 @@ def known_step(core: DecisionCore, user_key: str, state: CustomerState | None,
                fwd: Forward) -> tuple[CustomerState, StepResult]:
     """Handle a (forwarded) event in the known tier, merging a transferred device state."""
     if state is None:
-        state = CustomerState(fwd.customer_id, known=True)
+        state = CustomerState(fwd.customer_id or "", known=True)
     if fwd.transfer is not None:
         state.merge(fwd.transfer)
     return state, core.handle(user_key, state, fwd.event)

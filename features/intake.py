@@ -32,6 +32,7 @@ __all__ = [
     "REASONS",
     "Accepted",
     "IntakeError",
+    "forget_request",
     "parse_request",
 ]
 
@@ -184,3 +185,19 @@ def parse_request(call: str, body: bytes, headers: Mapping[str, str], *,
     if not isinstance(batch, list) or not batch:
         raise IntakeError(400, "invalid_request", "`batch` must be a non-empty list of events")
     return [_validate(i, m, None, received, obj.get("sentAt")) for i, m in enumerate(batch)]
+
+
+def forget_request(user_id: str | None, anonymous_id: str | None, now: float) -> Accepted:
+    """The erasure event an admin sends for a customer: Segment's `User Deleted` track call
+    (the flow treats it as `Forget Me`: state erased, later events skipped)."""
+    if not user_id and not anonymous_id:
+        msg = "a forget request needs a user id or an anonymous id"
+        raise ValueError(msg)
+    msg_obj: dict[str, Any] = {"type": "track", "event": "User Deleted", "timestamp": _iso(now),
+                               "receivedAt": _iso(now), "properties": {"source": "admin"}}
+    if user_id:
+        msg_obj["userId"] = user_id
+    if anonymous_id:
+        msg_obj["anonymousId"] = anonymous_id
+    payload = orjson.dumps(msg_obj)
+    return Accepted(payload, decode(payload))

@@ -1,4 +1,5 @@
-"""`journey`: run the flow (simulator, JSONL, Kafka or HTTP collector); replay; collect.
+"""`journey`: run the flow (simulator, JSONL, Kafka or HTTP collector); replay; collect;
+subscribe; forget.
 
 Every flag has a `JOURNEY_*` environment twin, named in `--help`.
 """
@@ -23,6 +24,7 @@ from prometheus_client import start_http_server
 
 from engine.kernels import warm_up
 from features.errors import JourneyError
+from features.intake import forget_request
 from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
 from flows.kafka import ensure_topics
@@ -38,7 +40,8 @@ _ONLY = {"collect": {"brokers", "kafka_config", "events_topic", "context_topic",
                      "outcomes_topic", "decisions_topic", "dead_letter_topic", "partitions",
                      "secret", "collector_host", "collector_port", "write_keys",
                      "collector_capacity", "metrics_host", "metrics_port"},
-         "subscribe": {"brokers", "kafka_config", "decisions_topic"}}
+         "subscribe": {"brokers", "kafka_config", "decisions_topic"},
+         "forget": {"brokers", "kafka_config", "events_topic", "secret"}}
 
 
 def _add_flags(p: argparse.ArgumentParser, command: str) -> None:
@@ -73,7 +76,32 @@ def _parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--max-idle", type=float, default=None,
                            help="stop after this many seconds without a decision")
     _add_flags(subscribe, "subscribe")
+    forget = sub.add_parser(
+        "forget", help="ask the flow to erase a customer (a 'User Deleted' event on the "
+                       "events topic): state, timers and later events of the id")
+    forget.add_argument("--user-id", default=None, help="the customer's userId")
+    forget.add_argument("--anonymous-id", default=None, help="a device's anonymousId")
+    _add_flags(forget, "forget")
     return p
+
+
+def _forget(settings: Settings, user_id: str | None, anonymous_id: str | None) -> dict[str, Any]:
+    """`journey forget`: one erasure event, produced and flushed before returning."""
+    if not settings.brokers:
+        msg = "journey forget needs --brokers host:port (or JOURNEY_BROKERS)"
+        raise JourneyError(msg)
+    try:
+        request = forget_request(user_id, anonymous_id, time.time())
+    except ValueError as e:
+        raise JourneyError(str(e)) from e
+    ensure_topics(settings, [settings.events_topic])
+    forwarder = KafkaForwarder(settings, 1)
+    forwarder.offer([request])
+    forwarder.close()
+    if forwarder.failed:
+        msg = "the forget request was not delivered to Kafka (see the log); send it again"
+        raise JourneyError(msg)
+    return {"forget_requested": True, "topic": settings.events_topic}
 
 
 def _subscribe(settings: Settings, group: str, max_idle: float | None) -> dict[str, Any]:
@@ -178,13 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop("command")
     if command == "replay":
         args["source"], args["input"] = "jsonl", args.pop("file")
-    extra = {k: args.pop(k) for k in ("group", "max_idle") if k in args}
+    extra = {k: args.pop(k) for k in ("group", "max_idle", "user_id", "anonymous_id")
+             if k in args}
     try:
         settings = Settings.from_env(**args)
         if command == "collect":
             summary = _collect(settings)
         elif command == "subscribe":
             summary = _subscribe(settings, **extra)
+        elif command == "forget":
+            summary = _forget(settings, **extra)
         else:
             summary = _execute(settings)
     except JourneyError as e:

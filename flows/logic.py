@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import pickle
 import threading
 from collections.abc import Iterable
@@ -26,6 +27,8 @@ from engine.recovery import Tally, restore_customer, restore_treatment
 from engine.routing import DeviceProfile, Forward, device_step, known_step
 from features.deadletter import DeadLetter
 from features.errors import DecodeError
+from features.guard import KeyGuard
+from features.identity import customer_key
 from features.schema import Decoded, Event
 from features.state import CustomerState
 from flows.runtime import Runtime
@@ -90,37 +93,105 @@ def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
     return out
 
 
-def _next_sweep(rt: Runtime, state: CustomerState | None) -> datetime | None:
-    """Wall-clock time a key with pending timers next checks the event-time watermark."""
-    if state is None or not state.timers:
-        return None
-    return datetime.now(UTC) + timedelta(seconds=rt.settings.timer_sweep)
-
-
 def _is_forget(ev: Event) -> bool:
     return ev.type == "track" and ev.event in ("Forget Me", "User Deleted")
 
 
-class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfile]]):
-    """Device tier: anonymous decisions, or forward to the known customer.
+class _KeyedLogic:
+    """What both identity tiers share: admission (`KeyGuard`), erasure, timers and expiry.
 
-    Items are `(device key, decoded)`; snapshots are `(key, profile)`.
+    A forgotten key keeps only a tombstone (its guard) and skips later events; a key idle for
+    `--state-ttl` of event time (a tombstone: `--tombstone-ttl`) is dropped at its next check.
     """
 
-    def __init__(self, rt: Runtime, resume: tuple[str, DeviceProfile] | None) -> None:
+    rt: Runtime
+    key: str
+    guard: KeyGuard
+
+    def _customer(self) -> CustomerState | None:
+        raise NotImplementedError
+
+    def _admit(self, item: Decoded) -> bool:
+        ev = item.event
+        verdict = self.guard.admit(ev.message_id, ev.ts, self.rt.settings.dedupe_window)
+        if verdict is None:
+            return True
+        metrics.SKIPPED.labels(verdict).inc()
+        self.rt.ack(item.origin)
+        return False
+
+    def _erase(self, ts: float) -> None:
+        self.guard.erase(ts)
+        metrics.ERASURES.inc()
+
+    def _expires_at(self) -> float:
+        s = self.rt.settings
+        return self.guard.expires_at(s.tombstone_ttl if self.guard.erased else s.state_ttl)
+
+    def on_notify(self) -> tuple[Iterable[Out], bool]:
+        now = self.rt.watermark - LATENESS
+        if now > self._expires_at():
+            metrics.EXPIRED.inc()
+            GAUGE.removed()
+            return [], StatefulLogic.DISCARD
+        state = self._customer()
+        if state is None or self.guard.erased:
+            return [], StatefulLogic.RETAIN
+        return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, now)), \
+            StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        """Next wall-clock check: the timer sweep while timers are pending, else expiry
+        (at most `--ttl-check` seconds away)."""
+        wait = math.inf
+        state = self._customer()
+        if state is not None and state.timers:
+            wait = self.rt.settings.timer_sweep
+        expiry = self._expires_at()
+        if expiry < math.inf:  # event time may run faster than wall time (replays): poll
+            ahead = expiry - (self.rt.watermark - LATENESS)
+            wait = min(wait, max(self.rt.settings.timer_sweep,
+                                 min(ahead, self.rt.settings.ttl_check)))
+        if wait == math.inf:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=wait)
+
+
+class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,
+                                             tuple[str, DeviceProfile, KeyGuard]]):
+    """Device tier: anonymous decisions, or forward to the known customer.
+
+    Items are `(device key, decoded)`; snapshots are `(key, profile, guard)`.
+    """
+
+    def __init__(self, rt: Runtime,
+                 resume: tuple[str, DeviceProfile, KeyGuard] | None) -> None:
         self.rt = rt
-        self.key, self.profile = resume if resume is not None else ("", DeviceProfile())
+        self.key, self.profile, self.guard = (
+            resume if resume is not None else ("", DeviceProfile(), KeyGuard()))
         if resume is not None:
             rt.restore_watermark(restore_customer(rt.core, self.profile.state))
         GAUGE.added()
 
+    def _customer(self) -> CustomerState | None:
+        return self.profile.state
+
     def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
         self.key, item = value
         event = item.event
-        if _is_forget(event) and event.user_id is None:
+        if not self._admit(item):
+            return [], StatefulLogic.RETAIN
+        if _is_forget(event):
+            # the known customer (if any) erases itself when the forget reaches it
+            target = (customer_key("u:" + event.user_id, self.rt.secret)
+                      if event.user_id is not None else self.profile.linked_key)
+            self.profile = DeviceProfile()
+            self._erase(event.ts)
+            if target is not None:
+                return [("forward", (Forward(target, event.user_id, event), item))], \
+                    StatefulLogic.RETAIN
             self.rt.ack(item.origin)
-            GAUGE.removed()
-            return [], StatefulLogic.DISCARD
+            return [], StatefulLogic.RETAIN
         try:
             res, fwd = device_step(self.rt.core, self.rt.secret, self.key, self.profile, event)
         except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
@@ -132,41 +203,39 @@ class DeviceLogic(StatefulLogic[tuple[str, Decoded], Out, tuple[str, DeviceProfi
         GAUGE.sample(self.profile)
         return out, StatefulLogic.RETAIN
 
-    def on_notify(self) -> tuple[Iterable[Out], bool]:
-        state = self.profile.state
-        if state is None:
-            return [], StatefulLogic.RETAIN
-        res = self.rt.core.fire_timers(self.key, state, self.rt.watermark - LATENESS)
-        return _outputs(self.rt, res), StatefulLogic.RETAIN
-
-    def notify_at(self) -> datetime | None:
-        return _next_sweep(self.rt, self.profile.state)
-
-    def snapshot(self) -> tuple[str, DeviceProfile]:
-        return self.key, copy.deepcopy(self.profile)
+    def snapshot(self) -> tuple[str, DeviceProfile, KeyGuard]:
+        return self.key, copy.deepcopy(self.profile), copy.deepcopy(self.guard)
 
 
-class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, CustomerState | None]]):
+class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
+                                            tuple[str, CustomerState | None, KeyGuard]]):
     """Known-customer tier: features, stage, triggers and decisions.
 
-    Items are `(forward, decoded)`; snapshots are `(key, state)`.
+    Items are `(forward, decoded)`; snapshots are `(key, state, guard)`.
     """
 
-    def __init__(self, rt: Runtime, resume: tuple[str, CustomerState | None] | None) -> None:
+    def __init__(self, rt: Runtime,
+                 resume: tuple[str, CustomerState | None, KeyGuard] | None) -> None:
         self.rt = rt
-        self.key, self.state = resume if resume is not None else ("", None)
+        self.key, self.state, self.guard = (
+            resume if resume is not None else ("", None, KeyGuard()))
         if resume is not None:
             rt.restore_watermark(restore_customer(rt.core, self.state))
         GAUGE.added()
 
+    def _customer(self) -> CustomerState | None:
+        return self.state
+
     def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
         fwd, item = value
         self.key = fwd.user_key
+        if not self._admit(item):
+            return [], StatefulLogic.RETAIN
         if _is_forget(fwd.event):
             self.state = None
+            self._erase(fwd.event.ts)
             self.rt.ack(item.origin)
-            GAUGE.removed()
-            return [], StatefulLogic.DISCARD
+            return [], StatefulLogic.RETAIN
         try:
             self.state, res = known_step(self.rt.core, self.key, self.state, fwd)
         except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
@@ -176,17 +245,8 @@ class KnownLogic(StatefulLogic[tuple[Forward, Decoded], Out, tuple[str, Customer
         GAUGE.sample(self.state)
         return out, StatefulLogic.RETAIN
 
-    def on_notify(self) -> tuple[Iterable[Out], bool]:
-        if self.state is None:
-            return [], StatefulLogic.RETAIN
-        res = self.rt.core.fire_timers(self.key, self.state, self.rt.watermark - LATENESS)
-        return _outputs(self.rt, res), StatefulLogic.RETAIN
-
-    def notify_at(self) -> datetime | None:
-        return _next_sweep(self.rt, self.state)
-
-    def snapshot(self) -> tuple[str, CustomerState | None]:
-        return self.key, copy.deepcopy(self.state)
+    def snapshot(self) -> tuple[str, CustomerState | None, KeyGuard]:
+        return self.key, copy.deepcopy(self.state), copy.deepcopy(self.guard)
 
 
 class LearnLogic(StatefulLogic[Example, int, tuple[int, ActionLearner, Tally]]):

@@ -74,6 +74,15 @@ class Settings:
         "help": "seconds superseded snapshots are kept (0: deleted at the next snapshot)"})
     timer_sweep: float = field(default=1.0, metadata={
         "help": "wall-clock seconds between checks of pending timers against the watermark"})
+    dedupe_window: float = field(default=86_400.0, metadata={
+        "help": "event-time seconds a messageId is remembered per customer (last 32 ids)"})
+    state_ttl: float = field(default=90 * 86_400.0, metadata={
+        "help": "event-time seconds of inactivity after which a customer's state is dropped"
+                " (0 = never)"})
+    tombstone_ttl: float = field(default=0.0, metadata={
+        "help": "event-time seconds an erased customer's tombstone is kept (0 = forever)"})
+    ttl_check: float = field(default=300.0, metadata={
+        "help": "wall-clock seconds between an idle key's checks for expiry"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -127,6 +136,10 @@ class Settings:
                 raise ConfigError(msg)
         if not 0.0 <= self.control_share <= 1.0 or not 0.0 <= self.bad_rate <= 1.0:
             msg = "control_share and bad_rate are shares between 0 and 1"
+            raise ConfigError(msg)
+        if min(self.dedupe_window, self.state_ttl, self.tombstone_ttl) < 0 or min(
+                self.ttl_check, self.timer_sweep) <= 0:
+            msg = "dedupe_window, state_ttl, tombstone_ttl >= 0; ttl_check, timer_sweep > 0"
             raise ConfigError(msg)
         if min(self.customers, self.sim_partitions, self.batch_size,
                self.collector_capacity) < 1:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -16,6 +18,7 @@ from confluent_kafka import Consumer, Producer
 from segment.analytics import Client
 
 from bench.workloads import sim_records
+from features.identity import customer_key
 from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
 from flows.kafka import ensure_topics
@@ -66,8 +69,6 @@ def _consume(topic: str, expect: int, timeout: float = 30.0) -> list:
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
     c.subscribe([topic])
     out: list = []
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         msg = c.poll(0.5)
@@ -168,3 +169,39 @@ def test_segment_client_to_kafka_to_subscriber(decision_schema):
         assert sub.duplicates == 3
     assert sorted(d["decision_id"] for d in again) == sorted(d["decision_id"] for d in got)
     assert len({d["decision_id"] for d in got}) == len(got)
+
+
+def test_journey_forget_erases_a_customer_over_kafka():
+    """`journey forget` between a customer's browsing and her next page request: the request
+    gets no decision (a newcomer's identical request does), and nothing is dead-lettered."""
+    s = _settings()
+    ensure_topics(s)
+    p = Producer({"bootstrap.servers": BROKERS})
+    now = time.time()
+
+    def send(user: str, at: float, **event: object) -> None:
+        # keyed as the collector and `journey forget` key (one partition per customer, so
+        # the request is read in order with the customer's other events)
+        p.produce(s.events_topic, orjson.dumps({
+            "userId": user, "messageId": uuid.uuid4().hex,
+            "timestamp": datetime.fromtimestamp(at, UTC).isoformat(), **event}),
+            key=customer_key("u:" + user, s.secret.encode()).encode())
+
+    for i in range(3):
+        send("forget-me", now - 600 + i, type="track", event="Product Viewed",
+             properties={"product_id": f"p{i}", "price": 20, "category": "shoes"})
+    p.flush(10)
+    cmd = ["forget", "--brokers", BROKERS, "--events-topic", s.events_topic, "--user-id",
+           "forget-me"]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", *cmd], cwd=root,
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    for user in ("forget-me", "newcomer"):
+        send(user, now + 5, type="page", properties={"placement": "home_hero"})
+    p.flush(10)
+    rt = Runtime(s)
+    run_main(build_flow(s, runtime=rt))
+    got = [orjson.loads(m.value()) for m in _consume(s.decisions_topic, rt.decisions)]
+    assert [d["customer_id"] for d in got] == ["newcomer"]
+    assert rt.events == 6 and rt.dead_letters == 0

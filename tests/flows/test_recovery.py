@@ -6,32 +6,20 @@ shared state must come back from the recovery snapshots alone.
 
 from __future__ import annotations
 
-import pickle
 import random
-import sqlite3
 import tempfile
-import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import TestingSink, run_main
 
 from engine import Engine, load_catalog
 from engine.simulator import Simulator
 from features.schema import RawRecord
-from flows.dataflow import build_flow
-from flows.runtime import Runtime
 from flows.settings import Settings
-
-SETTINGS = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=3600.0)
-"""Timer sweeps are wall-clock driven; pushed out so both runs fire timers on events only."""
-BATCH = 50
+from tests.flows.replay import BATCH, final_snapshots, run_with_crashes
 
 
 def _closed_loop(events: int, customers: int, seed: int) -> list[RawRecord]:
@@ -57,85 +45,11 @@ def records() -> list[RawRecord]:
     return _closed_loop(3000, 120, seed=5)
 
 
-class _Crash(RuntimeError):
-    """The simulated process death."""
-
-
-class _Partition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, records: list[RawRecord], crashes: set[int], resume: int | None,
-                 idle: float) -> None:
-        self.records, self.crashes, self.i = records, crashes, resume or 0
-        self.idle_until: float | None = None
-        self.idle = idle
-
-    def next_batch(self) -> list[RawRecord]:
-        if self.i >= len(self.records) and self.i not in self.crashes:
-            if self.idle_until is None:  # stay open with no input, as a tailing source does
-                self.idle_until = time.monotonic() + self.idle
-            if time.monotonic() < self.idle_until:
-                return []
-            raise StopIteration
-        if self.i in self.crashes:  # dies while earlier batches may still be in flight
-            self.crashes.discard(self.i)
-            msg = f"crash at record {self.i}"
-            raise _Crash(msg)
-        batch = self.records[self.i:self.i + BATCH]
-        self.i += len(batch)
-        return batch
-
-    def snapshot(self) -> int:
-        return self.i
-
-
-class _Replayable(FixedPartitionedSource[RawRecord, int]):
-    """A resumable source (like a file or Kafka partition) that dies at given offsets."""
-
-    def __init__(self, records: list[RawRecord], crashes: set[int], idle: float = 0.0) -> None:
-        self.records, self.crashes, self.idle = records, crashes, idle
-
-    def list_parts(self) -> list[str]:
-        return ["p0"]
-
-    def build_part(self, step_id: str, for_part: str, resume: int | None) -> _Partition:
-        return _Partition(self.records, self.crashes, resume, self.idle)
-
-
-def _run(records: list[RawRecord], db: Path, crashes: list[int], *,
-         settings: list[Settings] | None = None, idle: float = 0.0) -> tuple[list, list, Runtime]:
-    db.mkdir()
-    init_db_dir(db, 1)
-    pending = set(crashes)
-    source = _Replayable(records, pending, idle)
-    decisions: list[tuple[str, str]] = []
-    dead: list[tuple[str, str]] = []
-    for attempt in range(len(crashes) + 1):
-        s = settings[attempt] if settings else SETTINGS
-        rt = Runtime(s)  # a new process: nothing shared survives the crash
-        flow = build_flow(s, source=source, decisions=TestingSink(decisions),
-                          dead_letters=TestingSink(dead), runtime=rt)
-        try:
-            run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(db))
-        except Exception as e:  # noqa: BLE001 - bytewax wraps the source's exception
-            assert isinstance(e.__cause__, _Crash), e
-    assert not pending
-    return decisions, dead, rt
-
-
-def _final_snapshots(db: Path) -> dict[tuple[str, str], Any]:
-    con = sqlite3.connect(db / "part-0.sqlite3")
-    rows = con.execute(
-        "SELECT step_id, state_key, ser_change FROM snaps s WHERE snap_epoch = "
-        "(SELECT MAX(snap_epoch) FROM snaps t WHERE t.step_id = s.step_id "
-        "AND t.state_key = s.state_key)").fetchall()
-    con.close()
-    return {(step, key): pickle.loads(blob) for step, key, blob in rows if blob is not None}
-
-
 def _customers(snaps: dict[tuple[str, str], Any]) -> dict[str, tuple[bytes, int, int]]:
     out = {}
     for (step, key), snap in snaps.items():
         if ".update_and_decide." in step:
-            _, state = snap
+            _, state, _guard = snap
             if state is not None:
                 out[key] = (state.row.tobytes(), int(state.stage), len(state.pending))
     return out
@@ -159,13 +73,13 @@ def _without_latency(line: str) -> dict[str, Any]:
 
 
 def test_crash_and_resume_ends_where_an_uninterrupted_run_ends(records, tmp_path):
-    base_dec, base_dead, base_rt = _run(records, tmp_path / "base", [])
+    base_dec, base_dead, base_rt = run_with_crashes(records, tmp_path / "base", [])
     rng = random.Random(20261124)
     crashes = sorted(rng.sample(range(2, len(records) // BATCH - 1), 3))
     crashes = [c * BATCH for c in crashes]  # a source dies between reads, wherever they are
-    dec, dead, rt = _run(records, tmp_path / "crashed", crashes)
+    dec, dead, rt = run_with_crashes(records, tmp_path / "crashed", crashes)
 
-    base, crashed = _final_snapshots(tmp_path / "base"), _final_snapshots(tmp_path / "crashed")
+    base, crashed = final_snapshots(tmp_path / "base"), final_snapshots(tmp_path / "crashed")
     assert len(_customers(base)) > 50
     assert _customers(crashed) == _customers(base)  # per-customer features, stage, pending
     assert len(_weights(base)) > 10
@@ -203,8 +117,8 @@ def test_a_timer_pending_at_the_crash_fires_after_resume_without_new_events(make
     first = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=3600.0)
     second = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=0.1)
     with tempfile.TemporaryDirectory() as d:
-        decisions, _, _ = _run(records, Path(d) / "db", [len(records)], settings=[first, second],
-                               idle=3.0)
+        decisions, _, _ = run_with_crashes(records, Path(d) / "db", [len(records)],
+                                           settings=[first, second], idle=3.0)
     fired = [orjson.loads(line) for _, line in decisions]
     carts = [x for x in fired if x["trigger"] == "cart_abandoned"]
     assert [x["customer_id"] for x in carts] == ["cart-owner"]
