@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import pickle
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,8 +23,9 @@ from engine.core import CoreConfig, DecisionCore, StepResult
 from engine.decision import Decision
 from engine.learners import ActionLearner
 from engine.learning import learn_action, learn_repurchase
-from engine.routing import DeviceProfile, Forward, device_step, known_step
-from features.decode import decode
+from engine.routing import DeviceProfile, Forward, Outcome, device_event, known_event
+from features.decode import EARLIEST, decode
+from features.guard import KeyGuard
 from features.identity import customer_key, routing_id
 from features.rules import RULE_NAMES, rule_values
 from features.schema import Event
@@ -47,7 +49,9 @@ class Engine:
         self.learners = [ActionLearner() for _ in range(cat.n_treatments)]
         self.states: dict[str, CustomerState] = {}
         self.devices: dict[str, DeviceProfile] = {}
-        self.forgotten: set[str] = set()
+        self.guards: dict[str, KeyGuard] = {}
+        """Per key (device or customer): recent message ids, erasure tombstone."""
+        self.dedupe_window = 86_400.0
         self._timers: list[tuple[float, str]] = []
         self.watermark = 0.0
 
@@ -62,6 +66,19 @@ class Engine:
             state = self.states[key] = CustomerState(customer_id, known=known)
         return state
 
+    def _guard(self, key: str) -> KeyGuard:
+        guard = self.guards.get(key)
+        if guard is None:
+            guard = self.guards[key] = KeyGuard()
+        return guard
+
+    def _counted(self, outcome: Outcome) -> Outcome:
+        if outcome.skipped is not None:
+            metrics.SKIPPED.labels(outcome.skipped).inc()
+        if outcome.erased:
+            metrics.ERASURES.inc()
+        return outcome
+
     def _route(self, ev: Event) -> tuple[str, CustomerState, StepResult] | None:
         """Run the two identity tiers (see `engine.routing`) over dicts."""
         rid, known = routing_id(ev)
@@ -70,16 +87,24 @@ class Engine:
             fwd = Forward(key, rid[2:], ev)
         else:
             profile = self.devices.setdefault(key, DeviceProfile())
-            res, forwarded = device_step(self.core, self.secret, key, profile, ev)
-            if forwarded is None:
-                assert res is not None and profile.state is not None
-                return key, profile.state, res
-            fwd = forwarded
-        if fwd.user_key in self.forgotten:
+            out = self._counted(device_event(self.core, self.secret, key, profile,
+                                             self._guard(key), ev, self.dedupe_window))
+            if out.forward is None:
+                if out.result is None:
+                    return None
+                assert profile.state is not None
+                return key, profile.state, out.result
+            fwd = out.forward
+        state, out = known_event(self.core, fwd.user_key, self.states.get(fwd.user_key),
+                                 self._guard(fwd.user_key), fwd, self.dedupe_window)
+        self._counted(out)
+        if state is None:
+            self.states.pop(fwd.user_key, None)
             return None
-        state, res = known_step(self.core, fwd.user_key, self.states.get(fwd.user_key), fwd)
         self.states[fwd.user_key] = state
-        return fwd.user_key, state, res
+        if out.result is None:
+            return None
+        return fwd.user_key, state, out.result
 
     # ----------------------------------------------------------------- API
 
@@ -96,9 +121,6 @@ class Engine:
             self.core.context.update(ev.region, ev.ts, ev.signals)
             return decisions
         if ev.type == "group":
-            return decisions
-        if _is_forget(ev):
-            self.forget(ev.user_id or ev.anonymous_id or "")
             return decisions
         routed = self._route(ev)
         if routed is None:
@@ -154,17 +176,11 @@ class Engine:
         return out
 
     def forget(self, customer_id: str) -> None:
-        """Erase a customer (known id or anonymous id) and suppress later events for them."""
-        user_key, device_key = self._key("u:" + customer_id), self._key("a:" + customer_id)
-        keys = {user_key, device_key}
-        device = self.devices.get(device_key)
-        if device is not None and device.linked_key is not None:
-            keys.add(device.linked_key)
-        keys |= {k for k, d in self.devices.items() if d.linked_key in keys}
-        for k in keys:
-            self.states.pop(k, None)
-            self.devices.pop(k, None)
-        self.forgotten |= keys
+        """Erase a customer (user id, or a device's anonymous id) and skip later events for
+        them: the same `User Deleted` event the flow handles."""
+        for id_field in ("userId", "anonymousId"):
+            self.process({"type": "track", "event": "User Deleted", id_field: customer_id,
+                          "timestamp": _iso(max(self.watermark, EARLIEST))})
 
     def state_bytes(self) -> int:
         """Pickled size of all customer state (what a recovery snapshot would hold)."""
@@ -186,8 +202,8 @@ class Engine:
         return res.decisions
 
 
-def _is_forget(ev: Event) -> bool:
-    return ev.type == "track" and ev.event in ("Forget Me", "User Deleted")
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def _as_event(event: Mapping[str, Any] | bytes | str | Event) -> Event:

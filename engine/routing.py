@@ -6,6 +6,10 @@ made there. The first event that carries a `userId` links the device: its state 
 over (`Forward.transfer`) and merged into the known customer's state, and every later event
 of that device is forwarded. Events with only a `userId` go straight to the known tier.
 The bytewax flow runs the tiers as two keyed steps; the `Engine` runs them over dicts.
+
+Each tier admits events through the key's `KeyGuard` first (duplicate `messageId`s and
+erased customers are skipped). A `Forget Me` / `User Deleted` event erases the device and
+is forwarded so the known customer erases itself too; both keep only a tombstone.
 """
 
 from __future__ import annotations
@@ -13,11 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.core import DecisionCore, StepResult
+from features.guard import KeyGuard, Verdict
 from features.identity import customer_key
 from features.schema import Event
 from features.state import CustomerState
 
-__all__ = ["DeviceProfile", "Forward", "device_step", "known_step"]
+__all__ = ["DeviceProfile", "Forward", "Outcome", "device_event", "device_step", "is_forget",
+           "known_event", "known_step"]
+
+FORGET_EVENTS = ("Forget Me", "User Deleted")
+
+
+def is_forget(ev: Event) -> bool:
+    """An erasure request (Segment's `User Deleted`, or our `Forget Me`)."""
+    return ev.type == "track" and ev.event in FORGET_EVENTS
 
 
 @dataclass(slots=True)
@@ -73,3 +86,46 @@ def known_step(core: DecisionCore, user_key: str, state: CustomerState | None,
     if fwd.transfer is not None:
         state.merge(fwd.transfer)
     return state, core.handle(user_key, state, fwd.event)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a tier did with one event."""
+
+    result: StepResult | None = None
+    forward: Forward | None = None
+    skipped: Verdict = None
+    erased: bool = False
+
+
+def device_event(core: DecisionCore, secret: bytes, key: str, profile: DeviceProfile,
+                 guard: KeyGuard, event: Event, window: float) -> Outcome:
+    """The device tier for one event: admit, erase, decide anonymously or forward."""
+    forget = is_forget(event)
+    skipped = guard.admit(event.message_id, event.ts, window)
+    if skipped == "duplicate" or (skipped == "erased" and not forget):
+        return Outcome(skipped=skipped)
+    if forget:  # (also through an erased device: the request may name a user)
+        target = (customer_key("u:" + event.user_id, secret) if event.user_id is not None
+                  else profile.linked_key)
+        profile.linked_key = profile.state = None
+        guard.erase(event.ts)
+        fwd = Forward(target, event.user_id, event) if target is not None else None
+        return Outcome(forward=fwd, erased=True)
+    res, fwd = device_step(core, secret, key, profile, event)
+    return Outcome(result=res, forward=fwd)
+
+
+def known_event(core: DecisionCore, user_key: str, state: CustomerState | None,
+                guard: KeyGuard, fwd: Forward, window: float
+                ) -> tuple[CustomerState | None, Outcome]:
+    """The known tier for one (forwarded) event: admit, erase, or update and decide."""
+    ev = fwd.event
+    skipped = guard.admit(ev.message_id, ev.ts, window)
+    if skipped is not None:
+        return state, Outcome(skipped=skipped)
+    if is_forget(ev):
+        guard.erase(ev.ts)
+        return None, Outcome(erased=True)
+    state, res = known_step(core, user_key, state, fwd)
+    return state, Outcome(result=res)

@@ -12,7 +12,7 @@ import orjson
 from features.errors import DecodeError
 from features.schema import EVENT_TYPES, MAX_EVENT_BYTES, Event
 
-__all__ = ["REASONS", "decode", "parse_timestamp"]
+__all__ = ["EARLIEST", "MAX_AHEAD", "REASONS", "decode", "parse_timestamp"]
 
 REASONS = (
     "oversized",
@@ -25,13 +25,20 @@ REASONS = (
     "missing_previous_id",
     "missing_timestamp",
     "bad_timestamp",
+    "future_timestamp",
     "wrong_type",
+    "out_of_range",
     "missing_region",
     "processing_error",
 )
 """Every dead-letter reason code (a closed set, so metric label cardinality stays bounded)."""
 
 _TS_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+EARLIEST = 946_684_800.0
+"""2000-01-01T00:00:00Z: anything earlier is a device clock that was never set."""
+MAX_AHEAD = 900.0
+"""Seconds an event may be ahead of the processing clock (beyond: a skewed clock, whose
+event time would push the watermark ahead and fire every customer's timers early)."""
 
 
 def parse_timestamp(value: Any) -> float:
@@ -94,8 +101,23 @@ def _signals(obj: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def decode(raw: bytes | str) -> Event:
-    """Decode and validate one record; raise `DecodeError` with a reason code."""
+def _check_time(ts: float, now: float | None, max_ahead: float) -> None:
+    if ts < EARLIEST:
+        msg = f"timestamp {ts:.0f} is before 2000-01-01 (an unset device clock?)"
+        raise DecodeError(msg, reason="bad_timestamp")
+    if now is not None and ts > now + max_ahead:
+        msg = (f"timestamp is {ts - now:.0f} s ahead of the clock (limit {max_ahead:.0f} s);"
+               " send `sentAt` so the collector can correct the device's clock")
+        raise DecodeError(msg, reason="future_timestamp")
+
+
+def decode(raw: bytes | str, *, now: float | None = None,
+           max_ahead: float = MAX_AHEAD) -> Event:
+    """Decode and validate one record; raise `DecodeError` with a reason code.
+
+    With `now` (the processing clock), events more than `max_ahead` seconds in the future
+    are rejected; without it (replays of recorded traffic, tests) only the lower bound holds.
+    """
     if isinstance(raw, str):
         raw = raw.encode()
     if len(raw) > MAX_EVENT_BYTES:
@@ -120,6 +142,7 @@ def decode(raw: bytes | str) -> Event:
         msg = f"unknown type {kind[:40]!r}; expected one of {sorted(EVENT_TYPES)}"
         raise DecodeError(msg, reason="unknown_type")
     ts = _event_time(obj)
+    _check_time(ts, now, max_ahead)
     message_id = _opt_str(obj, "messageId") or hashlib.blake2b(raw, digest_size=12).hexdigest()
     if kind == "context":
         region = _opt_str(obj, "region")

@@ -20,6 +20,8 @@ SESSION_GAP = 30 * 60.0
 _LOYALTY = {"bronze": 1.0, "silver": 2.0, "gold": 3.0, "platinum": 3.0}
 _CATEGORY_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 _DEVICE = {"desktop": 1.0, "mobile": 2.0, "ios": 2.0, "android": 2.0, "tablet": 3.0, "ipad": 3.0}
+MAX_MAGNITUDE = 1e9
+"""Largest absolute value a numeric property may carry (prices, quantities, revenue)."""
 _CONSENT_EVENTS = frozenset({"Consent Updated", "Segment Consent Preference Updated"})
 
 
@@ -44,6 +46,9 @@ def _num(props: dict[str, Any], key: str, default: float = 0.0) -> float:
     if f != f or f in (float("inf"), float("-inf")):
         msg = f"properties.{key} must be finite"
         raise DecodeError(msg, reason="wrong_type")
+    if abs(f) > MAX_MAGNITUDE:
+        msg = f"properties.{key}={f:.3g} is beyond ±{MAX_MAGNITUDE:.0e} (not a real amount)"
+        raise DecodeError(msg, reason="out_of_range")
     return f
 
 

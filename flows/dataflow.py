@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import bytewax.operators as op
@@ -50,7 +51,7 @@ def _decode(rt: Runtime) -> Any:
         if isinstance(rec, DeadLetter):  # rejected upstream (the collector), kept as is
             return rec
         try:
-            ev = decode(rec.payload)
+            ev = decode(rec.payload, now=time.time())
         except DecodeError as e:
             return DeadLetter(e.reason, str(e), rec.payload, rec.stream, rec.origin)
         metrics.events_by(ev.label).inc()

@@ -24,12 +24,11 @@ from engine.core import Example, StepResult
 from engine.learners import ActionLearner, RepurchaseLearner
 from engine.learning import learn_action, learn_repurchase
 from engine.recovery import Tally, restore_customer, restore_treatment
-from engine.routing import DeviceProfile, Forward, device_step, known_step
+from engine.routing import DeviceProfile, Forward, Outcome, device_event, known_event
 from features.deadletter import DeadLetter
 from features.errors import DecodeError
 from features.guard import KeyGuard
-from features.identity import customer_key
-from features.schema import Decoded, Event
+from features.schema import Decoded
 from features.state import CustomerState
 from flows.runtime import Runtime
 
@@ -93,12 +92,8 @@ def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
     return out
 
 
-def _is_forget(ev: Event) -> bool:
-    return ev.type == "track" and ev.event in ("Forget Me", "User Deleted")
-
-
 class _KeyedLogic:
-    """What both identity tiers share: admission (`KeyGuard`), erasure, timers and expiry.
+    """What both identity tiers share: skip/erase accounting, timers and expiry.
 
     A forgotten key keeps only a tombstone (its guard) and skips later events; a key idle for
     `--state-ttl` of event time (a tombstone: `--tombstone-ttl`) is dropped at its next check.
@@ -111,18 +106,17 @@ class _KeyedLogic:
     def _customer(self) -> CustomerState | None:
         raise NotImplementedError
 
-    def _admit(self, item: Decoded) -> bool:
-        ev = item.event
-        verdict = self.guard.admit(ev.message_id, ev.ts, self.rt.settings.dedupe_window)
-        if verdict is None:
-            return True
-        metrics.SKIPPED.labels(verdict).inc()
+    def _settled(self, item: Decoded, outcome: Outcome) -> list[Out]:
+        """Count a skip or erasure, emit what the step produced, acknowledge the event."""
+        if outcome.skipped is not None:
+            metrics.SKIPPED.labels(outcome.skipped).inc()
+        if outcome.erased:
+            metrics.ERASURES.inc()
+        if outcome.forward is not None:  # acknowledged where it lands
+            return [("forward", (outcome.forward, item))]
+        out = _outputs(self.rt, outcome.result)
         self.rt.ack(item.origin)
-        return False
-
-    def _erase(self, ts: float) -> None:
-        self.guard.erase(ts)
-        metrics.ERASURES.inc()
+        return out
 
     def _expires_at(self) -> float:
         s = self.rt.settings
@@ -178,30 +172,13 @@ class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,
 
     def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
         self.key, item = value
-        event = item.event
-        if not self._admit(item):
-            return [], StatefulLogic.RETAIN
-        if _is_forget(event):
-            # the known customer (if any) erases itself when the forget reaches it
-            target = (customer_key("u:" + event.user_id, self.rt.secret)
-                      if event.user_id is not None else self.profile.linked_key)
-            self.profile = DeviceProfile()
-            self._erase(event.ts)
-            if target is not None:
-                return [("forward", (Forward(target, event.user_id, event), item))], \
-                    StatefulLogic.RETAIN
-            self.rt.ack(item.origin)
-            return [], StatefulLogic.RETAIN
         try:
-            res, fwd = device_step(self.rt.core, self.rt.secret, self.key, self.profile, event)
+            outcome = device_event(self.rt.core, self.rt.secret, self.key, self.profile,
+                                   self.guard, item.event, self.rt.settings.dedupe_window)
         except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
             return _failed(self.rt, item, e), StatefulLogic.RETAIN
-        if fwd is not None:
-            return [("forward", (fwd, item))], StatefulLogic.RETAIN
-        out = _outputs(self.rt, res)
-        self.rt.ack(item.origin)
         GAUGE.sample(self.profile)
-        return out, StatefulLogic.RETAIN
+        return self._settled(item, outcome), StatefulLogic.RETAIN
 
     def snapshot(self) -> tuple[str, DeviceProfile, KeyGuard]:
         return self.key, copy.deepcopy(self.profile), copy.deepcopy(self.guard)
@@ -229,21 +206,13 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
     def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
         fwd, item = value
         self.key = fwd.user_key
-        if not self._admit(item):
-            return [], StatefulLogic.RETAIN
-        if _is_forget(fwd.event):
-            self.state = None
-            self._erase(fwd.event.ts)
-            self.rt.ack(item.origin)
-            return [], StatefulLogic.RETAIN
         try:
-            self.state, res = known_step(self.rt.core, self.key, self.state, fwd)
+            self.state, outcome = known_event(self.rt.core, self.key, self.state, self.guard,
+                                              fwd, self.rt.settings.dedupe_window)
         except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
             return _failed(self.rt, item, e), StatefulLogic.RETAIN
-        out = _outputs(self.rt, res)
-        self.rt.ack(item.origin)
         GAUGE.sample(self.state)
-        return out, StatefulLogic.RETAIN
+        return self._settled(item, outcome), StatefulLogic.RETAIN
 
     def snapshot(self) -> tuple[str, CustomerState | None, KeyGuard]:
         return self.key, copy.deepcopy(self.state), copy.deepcopy(self.guard)

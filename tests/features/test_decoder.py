@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -85,3 +90,50 @@ def test_arbitrary_objects_decode_or_fail_with_a_known_reason(obj):
     else:
         assert ev.type in ("track", "identify", "page", "screen", "alias", "group", "context")
         assert ev.type == "context" or ev.user_id or ev.anonymous_id
+
+
+def _at(ts: str) -> bytes:
+    return orjson.dumps({"type": "page", "userId": "u", "timestamp": ts})
+
+
+def test_event_time_bounds():
+    now = 1772445600.0  # TS
+    assert decode(_at("2026-03-02T10:14:00Z"), now=now).ts == now + 840  # within tolerance
+    with pytest.raises(DecodeError) as e:
+        decode(_at("2026-03-02T10:16:00Z"), now=now)
+    assert e.value.reason == "future_timestamp"
+    assert decode(_at("2031-01-01T00:00:00Z")).ts > now  # no clock given: a replay
+    for past in ("1970-01-01T00:00:00Z", "1999-12-31T23:59:59Z"):
+        with pytest.raises(DecodeError) as e:
+            decode(_at(past))
+        assert e.value.reason == "bad_timestamp"
+
+
+def test_deeply_nested_and_wrongly_typed_records_are_rejected_or_kept_opaque():
+    deep = b'{"type": "page", "userId": "u", "timestamp": "' + TS.encode() + b'", "p": ' + \
+        b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(DecodeError) as e:  # orjson's recursion limit (1024), not a crash
+        decode(deep)
+    assert e.value.reason in ("invalid_json", "oversized")
+    nested = {"type": "page", "userId": "u", "timestamp": TS, "properties": {"a": {"b": [[1]]}}}
+    assert decode(orjson.dumps(nested)).properties == {"a": {"b": [[1]]}}
+    for field, value in (("userId", {"id": 1}), ("traits", [1]), ("context", "x"),
+                         ("timestamp", 1772445600), ("messageId", 1.5)):
+        with pytest.raises(DecodeError) as e:
+            decode(orjson.dumps({"type": "identify", "userId": "u", "timestamp": TS,
+                                 field: value}))
+        assert e.value.reason in ("wrong_type", "bad_timestamp"), field
+
+
+def test_the_fuzz_harness_runs_clean(tmp_path):
+    """A short, seeded libFuzzer session over the decoder (tests/fuzz_decode.py)."""
+    harness = Path(__file__).resolve().parents[1] / "fuzz_decode.py"
+    corpus = tmp_path / "corpus"
+    env = {**os.environ, "PYTHONPATH": str(harness.parents[1])}
+    subprocess.run([sys.executable, "-c", "import tests.fuzz_decode as f; "
+                    f"f.seed_corpus({str(corpus)!r})"], env=env, check=True, timeout=60)
+    proc = subprocess.run([sys.executable, str(harness), "-runs=100000", "-seed=1",
+                           "-max_len=4096", str(corpus)], env=env, capture_output=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert b"Done 100000 runs" in proc.stderr
