@@ -263,7 +263,7 @@ class DecisionCore:
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok = self.policy.actions(state, now)
         version = self.model_version
-        did = decision_id(key, trigger, cause, placement, version)
+        did = decision_id(key, trigger, cause, placement)
         scored = self.scorer.score(x, rule, channel_ok, action_ok, self.budget_left,
                                    int(state.stage), trigger, seed_of(did))
         if scored.chosen < 0:

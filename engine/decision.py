@@ -14,10 +14,11 @@ __all__ = ["SCHEMA_VERSION", "Decision", "decision_id", "seed_of"]
 SCHEMA_VERSION = "journey.decision/1"
 
 
-def decision_id(customer_key: str, trigger: str, cause: str, placement: str | None,
-                model_version: str) -> str:
-    """Deterministic id: same input and model version → same id (consumers dedupe on it)."""
-    raw = "|".join((customer_key, trigger, cause, placement or "", model_version)).encode()
+def decision_id(customer_key: str, trigger: str, cause: str, placement: str | None) -> str:
+    """The idempotency key of a decision: one id per cause (customer, trigger, the event or
+    timer behind it, placement), whatever the model; a replay after a crash re-emits the
+    same id even where the model moved on, so consumers dedupe on it and keep the first."""
+    raw = "|".join((customer_key, trigger, cause, placement or "")).encode()
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ERASURES",
     "EVENTS",
     "EXPIRED",
+    "KAFKA_ERRORS",
     "LEARNER_UPDATES",
     "MODEL_VERSION",
     "RESOLVED",
@@ -77,6 +78,9 @@ COLLECTOR_REJECTED = Counter("journey_collector_rejected_total",
                              "Collector requests rejected, by reason", ["reason"])
 CONSUMER_LAG = Gauge("journey_consumer_lag_messages",
                      "Messages behind the end of each input topic (this process)", ["topic"])
+KAFKA_ERRORS = Counter("journey_kafka_errors_total",
+                       "Kafka consumer errors without a record (retried by the client)",
+                       ["code"])
 SKIPPED = Counter("journey_skipped_events_total",
                   "Events not processed: a repeated messageId, or a customer who was forgotten",
                   ["reason"])

@@ -85,7 +85,7 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
         raw = op.map("wrap_lines", raw, lambda line: RawRecord(line.encode(), "events", origin))
     elif settings.source == "kafka" and source is None:
         rt.lag = rt.lag or LagMonitor(settings)
-        raw = op.map("wrap_messages", raw, raw_record(settings, rt.lag))
+        raw = op.filter_map("wrap_messages", raw, raw_record(settings, rt.lag))
     decoded = op.map("decode_event", raw, _decode(rt))
     split = op.branch("split_errors", decoded, lambda r: isinstance(r, Decoded))
     kinds = op.branch("split_context", split.trues,

@@ -6,6 +6,7 @@ commits), so output is at-least-once: decision ids are deterministic for consume
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = [
 
 CONSUMER_DEFAULTS = {"fetch.wait.max.ms": "10", "fetch.min.bytes": "1"}
 """Low latency by default: a short fetch wait instead of librdkafka's 500 ms."""
+log = logging.getLogger(__name__)
+
 PRODUCER_DEFAULTS = {"linger.ms": "1", "acks": "all", "enable.idempotence": "true"}
 """Small linger; idempotent, fully acknowledged writes."""
 
@@ -125,13 +128,23 @@ class LagMonitor:
 
 
 def raw_record(settings: Settings, lag: LagMonitor | None = None) -> Any:
-    """Map a Kafka message (or consumer error) to a `RawRecord` the decoder reads."""
+    """Map a Kafka message to a `RawRecord` the decoder reads (for `op.filter_map`).
+
+    A consumer error that carries a record (a message the broker could not hand over
+    cleanly) becomes a dead letter; one that carries none (the broker went away, a fetch
+    timed out: librdkafka reconnects and fetches again from the same offset) is counted in
+    `journey_kafka_errors_total{code}` and dropped, since no record was lost.
+    """
     streams = _streams(settings)
 
-    def convert(msg: Any) -> RawRecord:
-        if not isinstance(msg, KafkaSourceMessage):  # KafkaError: becomes a dead letter
+    def convert(msg: Any) -> RawRecord | None:
+        if not isinstance(msg, KafkaSourceMessage):  # bytewax's KafkaError
+            if not msg.msg.value:
+                metrics.KAFKA_ERRORS.labels(msg.err.name()).inc()
+                log.warning("Kafka consumer error (retried by the client): %s", msg.err)
+                return None
             origin = f"{msg.msg.topic}:{msg.msg.partition}:{msg.msg.offset}"
-            return RawRecord(msg.msg.value or b"", "events", origin)
+            return RawRecord(msg.msg.value, "events", origin)
         if lag is not None and msg.offset is not None:
             lag.seen(msg.topic, msg.partition, msg.offset)
         origin = f"{msg.topic}:{msg.partition}:{msg.offset}"

@@ -135,20 +135,22 @@ class _KeyedLogic:
             StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        """Next wall-clock check: the timer sweep while timers are pending, else expiry
-        (at most `--ttl-check` seconds away)."""
-        wait = math.inf
+        """When to wake: the wall-clock estimate of the next due timer or expiry (event time
+        advancing with the wall clock), between `--timer-sweep` and `--wake-limit` seconds
+        away. Keys sleep through a long timer instead of polling, so thousands of pending
+        response windows cost nothing; a replay (event time faster than the wall clock)
+        fires timers at most `--wake-limit` late, and a customer's own next event fires
+        them first anyway."""
+        due = self._expires_at()
         state = self._customer()
-        if state is not None and state.timers:
-            wait = self.rt.settings.timer_sweep
-        expiry = self._expires_at()
-        if expiry < math.inf:  # event time may run faster than wall time (replays): poll
-            ahead = expiry - (self.rt.watermark - LATENESS)
-            wait = min(wait, max(self.rt.settings.timer_sweep,
-                                 min(ahead, self.rt.settings.ttl_check)))
-        if wait == math.inf:
+        if state is not None and state.timers and not self.guard.erased:
+            due = min(due, min(state.timers.values()))
+        if due == math.inf:
             return None
-        return datetime.now(UTC) + timedelta(seconds=wait)
+        s = self.rt.settings
+        ahead = due - (self.rt.watermark - LATENESS)
+        return datetime.now(UTC) + timedelta(seconds=max(s.timer_sweep,
+                                                         min(ahead, s.wake_limit)))
 
 
 class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,

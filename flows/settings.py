@@ -73,7 +73,8 @@ class Settings:
     backup_interval: float = field(default=0.0, metadata={
         "help": "seconds superseded snapshots are kept (0: deleted at the next snapshot)"})
     timer_sweep: float = field(default=1.0, metadata={
-        "help": "wall-clock seconds between checks of pending timers against the watermark"})
+        "help": "least wall-clock seconds between a key's checks of its timers against the"
+                " watermark"})
     dedupe_window: float = field(default=86_400.0, metadata={
         "help": "event-time seconds a messageId is remembered per customer (last 32 ids)"})
     state_ttl: float = field(default=90 * 86_400.0, metadata={
@@ -81,8 +82,9 @@ class Settings:
                 " (0 = never)"})
     tombstone_ttl: float = field(default=0.0, metadata={
         "help": "event-time seconds an erased customer's tombstone is kept (0 = forever)"})
-    ttl_check: float = field(default=300.0, metadata={
-        "help": "wall-clock seconds between an idle key's checks for expiry"})
+    wake_limit: float = field(default=300.0, metadata={
+        "help": "most wall-clock seconds a key with pending timers or an expiry sleeps before"
+                " re-checking the event-time watermark"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -138,8 +140,8 @@ class Settings:
             msg = "control_share and bad_rate are shares between 0 and 1"
             raise ConfigError(msg)
         if min(self.dedupe_window, self.state_ttl, self.tombstone_ttl) < 0 or min(
-                self.ttl_check, self.timer_sweep) <= 0:
-            msg = "dedupe_window, state_ttl, tombstone_ttl >= 0; ttl_check, timer_sweep > 0"
+                self.wake_limit, self.timer_sweep) <= 0:
+            msg = "dedupe_window, state_ttl, tombstone_ttl >= 0; wake_limit, timer_sweep > 0"
             raise ConfigError(msg)
         if min(self.customers, self.sim_partitions, self.batch_size,
                self.collector_capacity) < 1:

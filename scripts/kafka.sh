@@ -2,7 +2,7 @@
 # A real single-node Apache Kafka broker (KRaft, broker+controller) on 127.0.0.1, from
 # Maven Central jars cached in .cache/kafka/libs. No Docker needed.
 #
-#   scripts/kafka.sh fetch | start | stop | status
+#   scripts/kafka.sh fetch | start | stop | restart | status
 #
 # Environment: KAFKA_PORT (default 19092; the controller uses KAFKA_PORT+1),
 # KAFKA_DATA_DIR (default .cache/kafka/run), PYTHON (for the readiness probe).
@@ -69,7 +69,12 @@ PROPS
   local log="-Dlog4j.configuration=file:$root/scripts/kafka/log4j.properties -Dkafka.logs.dir=$data"
   id=$(java $log -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   java $log -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$data/server.properties" >/dev/null
-  KAFKA_HEAP="-Xmx512m -Xms128m"
+  launch
+}
+
+launch() {
+  local cp="$libs/*"
+  local KAFKA_HEAP="-Xmx512m -Xms128m"
   nohup setsid java $KAFKA_HEAP -XX:+UseSerialGC -Dkafka.logs.dir="$data" \
     -Dlog4j.configuration="file:$root/scripts/kafka/log4j.properties" \
     -cp "$cp" kafka.Kafka "$data/server.properties" >"$data/stdout.log" 2>&1 &
@@ -84,7 +89,7 @@ PROPS
   exit 1
 }
 
-stop() {
+halt() {
   if [[ -f "$pidfile" ]]; then
     local pid; pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
@@ -93,13 +98,18 @@ stop() {
       kill -9 "$pid" 2>/dev/null || true
     fi
   fi
-  rm -rf "$data"
 }
+
+# A broker outage: stop the process, keep its data, start it again on the same log dirs.
+restart() { halt; launch; }
+
+stop() { halt; rm -rf "$data"; }
 
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   status) status ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|restart|status" >&2; exit 2 ;;
 esac

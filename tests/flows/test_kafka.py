@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import jsonschema
 import orjson
 import pytest
 from bytewax.testing import cluster_main, run_main
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from segment.analytics import Client
 
 from bench.workloads import sim_records
@@ -25,8 +24,8 @@ from flows.kafka import ensure_topics
 from flows.runtime import Runtime
 from flows.settings import Settings
 from flows.subscriber import DecisionSubscriber
+from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test
 
-BROKERS = os.environ.get("JOURNEY_TEST_BROKERS", "")
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
 
@@ -38,14 +37,6 @@ BAD = [
      b'"timestamp": "2026-01-05T10:00:00Z", "properties": {"price": [1]}}', "wrong_type"),
     (b"x" * 40_000, "oversized"),
 ]
-
-
-def _settings(**kw: object) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return Settings(source="kafka", brokers=BROKERS, tail=False, metrics_port=0, progress=False,
-                    events_topic=f"t{tag}.events", context_topic=f"t{tag}.context",
-                    outcomes_topic=f"t{tag}.outcomes", decisions_topic=f"t{tag}.decisions",
-                    dead_letter_topic=f"t{tag}.dead-letter", partitions=3, **kw)
 
 
 def _produce(s: Settings, n: int) -> int:
@@ -64,27 +55,9 @@ def _produce(s: Settings, n: int) -> int:
     return good
 
 
-def _consume(topic: str, expect: int, timeout: float = 30.0) -> list:
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": f"test-{uuid.uuid4().hex}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe([topic])
-    out: list = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        msg = c.poll(0.5)
-        if msg is None:
-            if len(out) >= expect:
-                break
-            continue
-        if msg.error() is None:
-            out.append(msg)
-    c.close()
-    return out
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_event_is_decided_or_dead_lettered(workers, decision_schema):
-    s = _settings()
+    s = kafka_settings_for_test()
     good = _produce(s, 3000)
     rt = Runtime(s)
     flow = build_flow(s, runtime=rt)
@@ -94,7 +67,7 @@ def test_every_event_is_decided_or_dead_lettered(workers, decision_schema):
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
     assert rt.events == good + 1  # the wrong_type record decodes; the feature code rejects it
     assert rt.dead_letters == len(BAD)
-    dead = _consume(s.dead_letter_topic, len(BAD))
+    dead = consume(s.dead_letter_topic, len(BAD))
     reasons = sorted(dict(m.headers())["journey.errors.reason"].decode() for m in dead)
     assert reasons == sorted(r for _, r in BAD)
     assert {m.value() for m in dead} == {p for p, _ in BAD}
@@ -104,14 +77,14 @@ def test_every_event_is_decided_or_dead_lettered(workers, decision_schema):
         assert int(h["journey.errors.offset"]) >= 0 and int(h["journey.errors.partition"]) in {
             0, 1, 2}
         assert h["journey.errors.class"] == b"DecodeError"
-    decisions = _consume(s.decisions_topic, rt.decisions)
+    decisions = consume(s.decisions_topic, rt.decisions)
     assert len(decisions) == rt.decisions > 0
     for m in decisions:
         jsonschema.validate(orjson.loads(m.value()), decision_schema)
 
 
 def test_journey_run_against_the_broker(tmp_path: Path):
-    s = _settings()
+    s = kafka_settings_for_test()
     good = _produce(s, 1000)
     args = ["run", "--source", "kafka", "--brokers", BROKERS, "--no-tail",
             "--events-topic", s.events_topic, "--context-topic", s.context_topic,
@@ -124,12 +97,12 @@ def test_journey_run_against_the_broker(tmp_path: Path):
     err = proc.stderr.decode()
     summary = orjson.loads(err[err.index("{"):])
     assert summary["events"] == good + 1 and summary["dead_letters"] == len(BAD)
-    assert len(_consume(s.decisions_topic, summary["decisions"])) == summary["decisions"]
+    assert len(consume(s.decisions_topic, summary["decisions"])) == summary["decisions"]
 
 
 def test_segment_client_to_kafka_to_subscriber(decision_schema):
     """Segment's client → collector → events topic → flow → decisions topic → subscriber."""
-    s = _settings(write_keys="k1")
+    s = kafka_settings_for_test(write_keys="k1")
     ensure_topics(s)
     collector = Collector(KafkaForwarder(s, 1000), write_keys=s.write_key_set, port=0).start()
     users = [f"buyer-{i}" for i in range(6)]
@@ -147,7 +120,7 @@ def test_segment_client_to_kafka_to_subscriber(decision_schema):
     finally:
         client.shutdown()
         collector.stop()
-    assert len(_consume(s.events_topic, len(users) * 3 + 1, timeout=10)) == len(users) * 3 + 1
+    assert len(consume(s.events_topic, len(users) * 3 + 1, timeout=10)) == len(users) * 3 + 1
     rt = Runtime(s)
     run_main(build_flow(s, runtime=rt))
     assert rt.events == len(users) * 3 + 1 and rt.dead_letters == 0
@@ -174,7 +147,7 @@ def test_segment_client_to_kafka_to_subscriber(decision_schema):
 def test_journey_forget_erases_a_customer_over_kafka():
     """`journey forget` between a customer's browsing and her next page request: the request
     gets no decision (a newcomer's identical request does), and nothing is dead-lettered."""
-    s = _settings()
+    s = kafka_settings_for_test()
     ensure_topics(s)
     p = Producer({"bootstrap.servers": BROKERS})
     now = time.time()
@@ -202,6 +175,6 @@ def test_journey_forget_erases_a_customer_over_kafka():
     p.flush(10)
     rt = Runtime(s)
     run_main(build_flow(s, runtime=rt))
-    got = [orjson.loads(m.value()) for m in _consume(s.decisions_topic, rt.decisions)]
+    got = [orjson.loads(m.value()) for m in consume(s.decisions_topic, rt.decisions)]
     assert [d["customer_id"] for d in got] == ["newcomer"]
     assert rt.events == 6 and rt.dead_letters == 0

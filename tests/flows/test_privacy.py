@@ -124,7 +124,7 @@ def test_idle_customers_expire_after_the_state_ttl(make_event, tmp_path):
     early = [e for i in range(3) for e in _shop(make_event, f"idle-{i}", None, i)]
     late = [e for i in range(3) for e in _shop(make_event, f"busy-{i}", None, 600 + i)]
     settings = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=0.05,
-                        state_ttl=3600.0, ttl_check=0.2)
+                        state_ttl=3600.0, wake_limit=0.2)
     expired = REGISTRY.get_sample_value("journey_expired_keys_total") or 0.0
     run_with_crashes(_records(early + late), tmp_path / "db", [], settings=[settings], idle=2.0)
     secret = settings.secret.encode()

@@ -1,0 +1,160 @@
+"""Faults against the real broker: kill -9 and resume, a broker outage mid-run.
+
+The flow runs as `journey run` subprocesses, as in production; the broker is the one
+`make test` starts (`scripts/kafka.sh`), which the outage test stops and restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from bench.workloads import sim_records
+from features.decode import decode
+from features.errors import DecodeError
+from features.identity import customer_key, routing_id
+from flows.kafka import ensure_topics
+from flows.settings import Settings
+from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test
+from tests.flows.replay import final_snapshots
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_BROKER = (ROOT / ".cache" / "kafka" / "run" / "broker.pid").exists() and \
+    BROKERS == "127.0.0.1:19092"
+pytestmark = [pytest.mark.kafka,
+              pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
+
+
+def _customer_events(n: int, customers: int, seed: int) -> list[dict[str, Any]]:
+    """Valid customer events of the simulator (context goes to its own topic)."""
+    out = []
+    for rec in sim_records(n, customers, seed=seed):
+        try:
+            kind = decode(rec.payload).type
+        except DecodeError:
+            continue
+        if kind not in ("context", "group"):
+            out.append(orjson.loads(rec.payload))
+    return out
+
+
+def _produce(s: Settings, events: list[dict[str, Any]]) -> None:
+    """Keyed as the collector keys them: one partition per customer's device or id."""
+    p = Producer({"bootstrap.servers": BROKERS, "linger.ms": 5})
+    secret = s.secret.encode()
+    for obj in events:
+        raw = orjson.dumps(obj)
+        key = customer_key(routing_id(decode(raw))[0], secret)
+        p.produce(s.events_topic, raw, key=key.encode())
+    p.flush(30)
+
+
+def _journey(s: Settings, recovery: Path, decisions_topic: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "flows.cli", "run", "--source", "kafka", "--brokers", BROKERS,
+            "--events-topic", s.events_topic, "--context-topic", s.context_topic,
+            "--outcomes-topic", s.outcomes_topic, "--decisions-topic", decisions_topic,
+            "--dead-letter-topic", s.dead_letter_topic, "--partitions", "1",
+            "--recovery-dir", str(recovery), "--snapshot-interval", "0.5",
+            "--metrics-port", "0", "--no-progress", *extra]
+
+
+def _guards(db: Path) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Every key's admission memory: the digests of the last 32 events it took, in order."""
+    return {(step, key): snap[2].__getstate__()[:3]
+            for (step, key), snap in final_snapshots(db).items()
+            if ".update_and_decide." in step or ".resolve_identity." in step}
+
+
+def test_kill_9_mid_run_and_resume_over_kafka(tmp_path):
+    """SIGKILL while the flow is deciding, then resume from `--recovery-dir`: every event is
+    taken exactly once per key, in order, as in an uninterrupted run; repeated decisions
+    carry the ids they had."""
+    s = kafka_settings_for_test(partitions=1)
+    ensure_topics(s)
+    _produce(s, _customer_events(12_000, 600, seed=9))
+    base = subprocess.run(_journey(s, tmp_path / "base", s.decisions_topic + ".base",
+                                   "--no-tail"), cwd=ROOT, capture_output=True, timeout=300)
+    assert base.returncode == 0, base.stderr.decode()[-2000:]
+    summary = orjson.loads(base.stderr[base.stderr.index(b"{"):])
+    crashed_topic = s.decisions_topic + ".crashed"
+    proc = subprocess.Popen(_journey(s, tmp_path / "crashed", crashed_topic, "--no-tail"),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # kill once about a third of the decisions are out
+        got = 0
+        deadline = time.monotonic() + 120
+        while got < summary["decisions"] // 3 and time.monotonic() < deadline:
+            got = len(consume(crashed_topic, summary["decisions"] // 3, timeout=2))
+        assert proc.poll() is None, "finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+    again = subprocess.run(_journey(s, tmp_path / "crashed", crashed_topic, "--no-tail"),
+                           cwd=ROOT, capture_output=True, timeout=300)
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+
+    assert _guards(tmp_path / "crashed") == _guards(tmp_path / "base")
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for m in consume(crashed_topic, summary["decisions"], timeout=20):
+        d = orjson.loads(m.value())
+        by_id.setdefault(d["decision_id"], []).append(d)
+    repeated = {k: v for k, v in by_id.items() if len(v) > 1}
+    for copies in repeated.values():  # the same cause, decided again after the resume
+        assert len({(d["customer_id"], d["trigger"], d["placement"], d["ts"])
+                    for d in copies}) == 1
+    assert len(repeated) < 0.2 * len(by_id)
+    assert abs(len(by_id) - summary["decisions"]) < 0.05 * summary["decisions"]
+
+
+@pytest.mark.skipif(not LOCAL_BROKER, reason="needs the broker scripts/kafka.sh runs")
+def test_broker_outage_mid_run(tmp_path):
+    """The broker stops for a while and comes back on the same data: the running flow waits,
+    reconnects and decides for events produced after the restart; no consumer error is
+    mistaken for bad input."""
+    s = kafka_settings_for_test(partitions=1)
+    ensure_topics(s)
+    _produce(s, _customer_events(2_000, 100, seed=4))
+    log = (tmp_path / "journey.log").open("wb")
+    proc = subprocess.Popen(_journey(s, tmp_path / "db", s.decisions_topic), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        assert consume(s.decisions_topic, 1, timeout=60), "no decision before the outage"
+        pidfile = ROOT / ".cache" / "kafka" / "run" / "broker.pid"
+        before = pidfile.read_text()
+        subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "restart"], cwd=ROOT,
+                       check=True, timeout=180, capture_output=True,
+                       env={**os.environ, "PYTHON": sys.executable})
+        assert pidfile.read_text() != before  # a new broker process, on the same data
+        assert proc.poll() is None, (tmp_path / "journey.log").read_text()[-2000:]
+        tag = uuid.uuid4().hex[:6]
+        late = [{"type": "page", "userId": f"after-{tag}-{i}", "messageId": f"{tag}-{i}",
+                 "timestamp": "2026-01-06T10:00:00Z", "properties": {"placement": "home_hero"}}
+                for i in range(5)]
+        _produce(s, late)
+        wanted = {e["userId"] for e in late}
+        seen: set[str] = set()
+        deadline = time.monotonic() + 90
+        while not wanted <= seen and time.monotonic() < deadline:
+            seen |= {orjson.loads(m.value())["customer_id"]
+                     for m in consume(s.decisions_topic, 1, timeout=3)}
+        assert wanted <= seen
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    # a consumer error during the outage carries no record: counted, not dead-lettered
+    assert all(m.value() for m in consume(s.dead_letter_topic, 0, timeout=3))
