@@ -47,11 +47,14 @@ __all__ = ["build_flow"]
 
 
 def _decode(rt: Runtime) -> Any:
+    tolerance = rt.settings.future_tolerance
+
     def decode_event(rec: RawRecord | DeadLetter) -> Decoded | DeadLetter:
         if isinstance(rec, DeadLetter):  # rejected upstream (the collector), kept as is
             return rec
         try:
-            ev = decode(rec.payload, now=time.time())
+            ev = decode(rec.payload, now=time.time() if tolerance else None,
+                        max_ahead=tolerance)
         except DecodeError as e:
             return DeadLetter(e.reason, str(e), rec.payload, rec.stream, rec.origin)
         metrics.events_by(ev.label).inc()

@@ -85,6 +85,9 @@ class Settings:
     wake_limit: float = field(default=300.0, metadata={
         "help": "most wall-clock seconds a key with pending timers or an expiry sleeps before"
                 " re-checking the event-time watermark"})
+    future_tolerance: float = field(default=900.0, metadata={
+        "help": "seconds an event time may be ahead of the clock before it is dead-lettered"
+                " as future_timestamp (0 = no check, e.g. replaying synthetic data)"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -139,9 +142,11 @@ class Settings:
         if not 0.0 <= self.control_share <= 1.0 or not 0.0 <= self.bad_rate <= 1.0:
             msg = "control_share and bad_rate are shares between 0 and 1"
             raise ConfigError(msg)
-        if min(self.dedupe_window, self.state_ttl, self.tombstone_ttl) < 0 or min(
+        if min(self.dedupe_window, self.state_ttl, self.tombstone_ttl,
+               self.future_tolerance) < 0 or min(
                 self.wake_limit, self.timer_sweep) <= 0:
-            msg = "dedupe_window, state_ttl, tombstone_ttl >= 0; wake_limit, timer_sweep > 0"
+            msg = ("dedupe_window, state_ttl, tombstone_ttl, future_tolerance >= 0; "
+                   "wake_limit, timer_sweep > 0")
             raise ConfigError(msg)
         if min(self.customers, self.sim_partitions, self.batch_size,
                self.collector_capacity) < 1:
