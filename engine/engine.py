@@ -23,7 +23,7 @@ from engine.core import CoreConfig, DecisionCore, StepResult
 from engine.decision import Decision
 from engine.learners import ActionLearner
 from engine.learning import learn_action, learn_repurchase
-from engine.routing import DeviceProfile, Forward, Outcome, device_event, known_event
+from engine.routing import DeviceProfile, Forward, device_event, known_event
 from features.decode import EARLIEST, decode
 from features.guard import KeyGuard
 from features.identity import customer_key, routing_id
@@ -72,13 +72,6 @@ class Engine:
             guard = self.guards[key] = KeyGuard()
         return guard
 
-    def _counted(self, outcome: Outcome) -> Outcome:
-        if outcome.skipped is not None:
-            metrics.SKIPPED.labels(outcome.skipped).inc()
-        if outcome.erased:
-            metrics.ERASURES.inc()
-        return outcome
-
     def _route(self, ev: Event) -> tuple[str, CustomerState, StepResult] | None:
         """Run the two identity tiers (see `engine.routing`) over dicts."""
         rid, known = routing_id(ev)
@@ -87,8 +80,8 @@ class Engine:
             fwd = Forward(key, rid[2:], ev)
         else:
             profile = self.devices.setdefault(key, DeviceProfile())
-            out = self._counted(device_event(self.core, self.secret, key, profile,
-                                             self._guard(key), ev, self.dedupe_window))
+            out = device_event(self.core, self.secret, key, profile, self._guard(key), ev,
+                               self.dedupe_window)
             if out.forward is None:
                 if out.result is None:
                     return None
@@ -97,7 +90,6 @@ class Engine:
             fwd = out.forward
         state, out = known_event(self.core, fwd.user_key, self.states.get(fwd.user_key),
                                  self._guard(fwd.user_key), fwd, self.dedupe_window)
-        self._counted(out)
         if state is None:
             self.states.pop(fwd.user_key, None)
             return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine import metrics
 from engine.core import DecisionCore, StepResult
 from features.guard import KeyGuard, Verdict
 from features.identity import customer_key
@@ -98,20 +99,29 @@ class Outcome:
     erased: bool = False
 
 
+def _counted(outcome: Outcome) -> Outcome:
+    """Count a skipped event or an erasure (for the flow and the `Engine` alike)."""
+    if outcome.skipped is not None:
+        metrics.SKIPPED.labels(outcome.skipped).inc()
+    if outcome.erased:
+        metrics.ERASURES.inc()
+    return outcome
+
+
 def device_event(core: DecisionCore, secret: bytes, key: str, profile: DeviceProfile,
                  guard: KeyGuard, event: Event, window: float) -> Outcome:
     """The device tier for one event: admit, erase, decide anonymously or forward."""
     forget = is_forget(event)
     skipped = guard.admit(event.message_id, event.ts, window)
     if skipped == "duplicate" or (skipped == "erased" and not forget):
-        return Outcome(skipped=skipped)
+        return _counted(Outcome(skipped=skipped))
     if forget:  # (also through an erased device: the request may name a user)
         target = (customer_key("u:" + event.user_id, secret) if event.user_id is not None
                   else profile.linked_key)
         profile.linked_key = profile.state = None
         guard.erase(event.ts)
         fwd = Forward(target, event.user_id, event) if target is not None else None
-        return Outcome(forward=fwd, erased=True)
+        return _counted(Outcome(forward=fwd, erased=True))
     res, fwd = device_step(core, secret, key, profile, event)
     return Outcome(result=res, forward=fwd)
 
@@ -123,9 +133,9 @@ def known_event(core: DecisionCore, user_key: str, state: CustomerState | None,
     ev = fwd.event
     skipped = guard.admit(ev.message_id, ev.ts, window)
     if skipped is not None:
-        return state, Outcome(skipped=skipped)
+        return state, _counted(Outcome(skipped=skipped))
     if is_forget(ev):
         guard.erase(ev.ts)
-        return None, Outcome(erased=True)
+        return None, _counted(Outcome(erased=True))
     state, res = known_step(core, user_key, state, fwd)
     return state, Outcome(result=res)

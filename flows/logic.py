@@ -107,11 +107,7 @@ class _KeyedLogic:
         raise NotImplementedError
 
     def _settled(self, item: Decoded, outcome: Outcome) -> list[Out]:
-        """Count a skip or erasure, emit what the step produced, acknowledge the event."""
-        if outcome.skipped is not None:
-            metrics.SKIPPED.labels(outcome.skipped).inc()
-        if outcome.erased:
-            metrics.ERASURES.inc()
+        """Emit what the step produced; acknowledge the event unless it moves on."""
         if outcome.forward is not None:  # acknowledged where it lands
             return [("forward", (outcome.forward, item))]
         out = _outputs(self.rt, outcome.result)
