@@ -11,56 +11,106 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 
 from bench.flow import bench_flow, bench_stages
 from bench.kafka_latency import bench_kafka_latency
-from bench.kernel import bench_kernel
-from bench.quality import bench_quality
+from bench.kernel import bench_call_overhead, bench_kernel
+from bench.latency import bench_latency
+from bench.memory import QUICK_SIZES, bench_memory
+from bench.plots import write_plots
+from bench.quality import SEEDS, bench_quality
+from bench.startup import bench_startup
 from engine.kernels import warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def _table(results: dict[str, object]) -> str:
-    lines = ["| benchmark | Journey | baseline | ratio (Journey / baseline) |",
+def _kernel_table(rows: list[dict[str, Any]]) -> list[str]:
+    """One row per case; one column per baseline: its time and Journey's ratio to it."""
+    baselines = list(dict.fromkeys(r["baseline"] for r in rows))
+    cases: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        cases.setdefault(r["case"], {})[r["baseline"]] = r
+    lines = ["| scoring case (actions × features) | Journey kernel | "
+             + " | ".join(f"{b}: time (Journey / it)" for b in baselines) + " |",
+             "|---|---|" + "---|" * len(baselines)]
+    for case, by in cases.items():
+        first = next(iter(by.values()))
+        cells = [f"{by[b]['baseline_us']:,.2f} µs ({by[b]['ratio']:.3g}×)" if b in by else "—"
+                 for b in baselines]
+        lines.append(f"| {case} | {first['journey_us']:.1f} µs "
+                     f"({first['ns_per_action']:.0f} ns/action) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = [*_kernel_table(results["kernel"]), "",
+             "| benchmark | Journey | baseline | ratio (Journey / baseline) |",
              "|---|---|---|---|"]
-    for r in results["kernel"]:  # type: ignore[union-attr]
-        lines.append(f"| scoring {r['case']} | {r['journey_us']:.1f} µs "
-                     f"({r['ns_per_action']:.0f} ns/action) | {r['baseline']}: "
-                     f"{r['baseline_us']:.2f} µs | {r['ratio']:.1f}× time |")
-    for r in results["flow"]:  # type: ignore[union-attr]
-        lines.append(f"| {r['case']} | {r['journey_events_per_s']:,.0f} events/s | "
+    call = results["call_overhead"]
+    lines.append(f"| {call['case']} | {call['journey_us']:.2f} µs | {call['baseline']}: "
+                 f"{call['baseline_us']:.2f} µs | {call['ratio']:.2f}× time |")
+    lat = results["latency"]
+    k, b = lat["percentiles"][lat["kernel"]], lat["percentiles"][lat["baseline"]]
+    lines.append(f"| {lat['kernel']}: p50 / p99 / p99.9 per call | {k['p50_us']:.1f} / "
+                 f"{k['p99_us']:.1f} / {k['p99_9_us']:.1f} µs | {lat['baseline']}: "
+                 f"{b['p50_us']:.1f} / {b['p99_us']:.1f} / {b['p99_9_us']:.1f} µs | "
+                 f"{lat['p50_ratio']:.2f}× at p50, {lat['p99_ratio']:.2f}× at p99 |")
+    for r in results["flow"]:
+        lines.append(f"| {r['case']} | {r['journey_events_per_s']:,.0f} events/s "
+                     f"({r['journey_events_per_s_per_worker']:,.0f} per worker) | "
                      f"{r['baseline']}: {r['baseline_events_per_s']:,.0f} events/s | "
                      f"{r['ratio']:.3f}× throughput |")
-    q = results["quality"]
-    assert isinstance(q, dict)
-    lines.append(f"| decision quality (oracle-scored net value per decision, 2nd half) | "
-                 f"learned {q['learned']:.3f} | control {q['control']:.3f}, random "
-                 f"{q['random']:.3f}, oracle {q['oracle']:.3f} | "
-                 f"{q['learned'] / q['control']:.2f}× control |")
-    real = q["realized"]
-    lines.append(f"| realized uplift (learned − control, net value per decision) | "
-                 f"{real['learned_value_per_decision']:.3f} | "
-                 f"control {real['control_value_per_decision']:.3f} | "
-                 f"+{real['uplift_value_per_decision']:.3f} "
-                 f"[95% CI {real['uplift_value_ci95_low']:.3f}, "
-                 f"{real['uplift_value_ci95_high']:.3f}] |")
-    k = results.get("kafka")
-    if isinstance(k, dict):
-        j, b = k["journey"], k["broker"]
-        lines.append(f"| Kafka round trip at {k['rate_per_s']:.0f} events/s: p50 / p99 / p99.9 | "
-                     f"{j['p50_us'] / 1e3:.2f} / {j['p99_us'] / 1e3:.2f} / "
+    for r in results["memory"]:
+        lines.append(f"| state of {r['customers']:,} customers, bytes per customer: RSS / "
+                     f"pickled | {r['rss_bytes_per_customer']:,.0f} / "
+                     f"{r['pickled_bytes_per_customer']:,.0f} B | {r['baseline']}: "
+                     f"{r['baseline_rss_bytes_per_customer']:,.0f} / "
+                     f"{r['baseline_pickled_bytes_per_customer']:,.0f} B | "
+                     f"{r['rss_ratio']:.2f}× RSS, {r['pickled_ratio']:.2f}× pickled |")
+    st = results["startup"]
+    lines.append(f"| time to first decision, JIT cache cold / warm | {st['cold_s']:.2f} / "
+                 f"{st['warm_s']:.2f} s | {st['baseline']}: {st['baseline_s']:.2f} s | "
+                 f"{st['cold_ratio']:.2f}× cold, {st['warm_ratio']:.2f}× warm |")
+    kafka = results.get("kafka")
+    if isinstance(kafka, dict):
+        j, b = kafka["journey"], kafka["broker"]
+        lines.append(f"| Kafka round trip at {kafka['rate_per_s']:.0f} events/s: p50 / p99 / "
+                     f"p99.9 | {j['p50_us'] / 1e3:.2f} / {j['p99_us'] / 1e3:.2f} / "
                      f"{j['p99_9_us'] / 1e3:.2f} ms | broker produce→consume: "
                      f"{b['p50_us'] / 1e3:.2f} / {b['p99_us'] / 1e3:.2f} / "
-                     f"{b['p99_9_us'] / 1e3:.2f} ms | {k['p99_ratio']:.2f}× at p99 |")
-    stages = ", ".join(f"{s['stage']} {s['us_per_event']:.2f}"
-                       for s in results["stages"])  # type: ignore[union-attr]
-    lines.append(f"\nPer-stage cost (µs per event, in-process): {stages}.")
+                     f"{b['p99_9_us'] / 1e3:.2f} ms | {kafka['p99_ratio']:.2f}× at p99 |")
+    stages = ", ".join(f"{s['stage']} {s['us_per_event']:.2f}" for s in results["stages"])
+    lines.append(f"\nPer-stage cost (µs per event, in-process): {stages}.\n")
+    q = results["quality"]
+    seeds = q["seeds"]
+    lines.append(f"Decision quality, closed loop on the simulator ({q['events']:,} events and "
+                 f"{q['customers']:,} customers per run, seeds {', '.join(map(str, seeds))}; "
+                 f"per decision over the second half of each run, mean over the seeds):\n")
+    lines.append("| policy | decisions | net value / decision | oracle's / decision | "
+                 "regret / decision [min–max over seeds] | reward rate | "
+                 "regret: policy / Journey's | seeds where Journey's regret is lower |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    mine = q["runs"]["journey"]["regret_per_decision"]
+    for name, r in q["runs"].items():
+        wins = "—" if name == "journey" else f"{r['journey_wins']} of {len(seeds)}"
+        lines.append(f"| {r['label']} | {r['decisions']:,} | {r['value_per_decision']:.3f} | "
+                     f"{r['oracle_value_per_decision']:.3f} | {r['regret_per_decision']:.3f} "
+                     f"[{r['regret_min']:.3f}–{r['regret_max']:.3f}] | {r['reward_rate']:.2%} | "
+                     f"{r['regret_per_decision'] / mine:.2f}× | {wins} |")
+    real = ", ".join(
+        f"seed {sd}: {u['uplift_value_per_decision']:+.3f} [{u['uplift_value_ci95_low']:.3f}, "
+        f"{u['uplift_value_ci95_high']:.3f}]"
+        for sd, u in zip(seeds, q["runs"]["journey"]["realized"], strict=True))
+    lines.append(f"\nRealized uplift in the Journey runs (learned − their live control group, "
+                 f"net value per resolved decision, 95% CI): {real}.")
     return "\n".join(lines)
 
 
@@ -69,32 +119,53 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (CI smoke test)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    p.add_argument("--plots", default="", help="folder for the PNG plots [default: beside --out]")
     p.add_argument("--no-readme", action="store_true", help="do not rewrite README's table")
     p.add_argument("--brokers", default=os.environ.get("JOURNEY_BENCH_BROKERS", ""),
                    help="Kafka broker for the round-trip benchmark [env JOURNEY_BENCH_BROKERS]")
     a = p.parse_args(argv)
     warm_up()
     t0 = time.perf_counter()
-    sizes = [(100, 32), (1000, 64)] if a.quick else [
-        (100, 32), (100, 64), (1000, 32), (1000, 64), (1000, 128), (5000, 64), (5000, 128)]
-    results: dict[str, object] = {"machine": f"{platform.machine()} {platform.processor()}",
-                                  "python": sys.version.split()[0], "numpy": np.__version__}
-    steps = [
-        ("kernel", lambda: bench_kernel(sizes, number=20 if a.quick else 200)),
-        ("flow", lambda: bench_flow(5_000 if a.quick else 60_000, 2_000)),
-        ("stages", lambda: bench_stages(3_000 if a.quick else 30_000, 2_000)),
-        ("quality", lambda: bench_quality(10_000 if a.quick else 300_000,
-                                          300 if a.quick else 2_000)),
+    quick = a.quick
+    sizes = [(100, 32), (1000, 64)] if quick else [
+        (n, f) for n in (100, 1000, 5000) for f in (32, 64, 128)]
+    results: dict[str, Any] = {"machine": f"{platform.machine()} {platform.processor()}",
+                               "cpus": os.cpu_count(), "python": sys.version.split()[0],
+                               "numpy": np.__version__, "quick": quick}
+
+    def quality() -> dict[str, Any]:
+        q = bench_quality(12_000 if quick else 100_000, 400 if quick else 2_000,
+                          seeds=(21,) if quick else SEEDS,
+                          progress=lambda name: _say(f"  quality: {name}"))
+        results["latency"] = bench_latency(q.pop("decide_latency_us"),
+                                           n=500 if quick else 5000)
+        return q
+
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("kernel", lambda: bench_kernel(sizes, number=20 if quick else 200)),
+        ("call_overhead", lambda: bench_call_overhead(number=200 if quick else 2000)),
+        ("flow", lambda: bench_flow(4_000 if quick else 60_000, 2_000)),
+        ("stages", lambda: bench_stages(3_000 if quick else 30_000, 2_000)),
+        ("quality", quality),
+        ("memory", lambda: bench_memory(QUICK_SIZES, sample_events=20_000) if quick
+         else bench_memory()),
+        ("startup", lambda: bench_startup(repeats=1 if quick else 3)),
     ]
     if a.brokers:
         steps.append(("kafka", lambda: bench_kafka_latency(
-            a.brokers, n=400 if a.quick else 3000, rate=200.0)))
-    for name, fn in steps:
-        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            a.brokers, n=400 if quick else 3000, rate=200.0)))
+    for i, (name, fn) in enumerate(steps, 1):
+        started = time.perf_counter()
+        _say(f"[bench {i}/{len(steps)}] {name} ...")
         results[name] = fn()
+        _say(f"[bench {i}/{len(steps)}] {name} done in {time.perf_counter() - started:.0f} s")
     results["seconds"] = round(time.perf_counter() - t0, 1)
-    Path(a.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 |
-                                         orjson.OPT_SERIALIZE_NUMPY))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 |
+                                 orjson.OPT_SERIALIZE_NUMPY))
+    plots = write_plots(results, Path(a.plots) if a.plots else out.parent / "plots")
+    _say(f"[bench] wrote {out} and {', '.join(str(p) for p in plots)}")
     table = _table(results)
     print(table)
     if not a.quick and not a.no_readme:
@@ -104,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         readme.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block,
                                  text, flags=re.S))
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,32 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     results = orjson.loads(out.read_bytes())
     assert {r["baseline"] for r in results["kernel"]} == {
-        "numpy W @ x (sgemv)", "numpy X @ W.T (sgemm)"}
-    assert results["flow"][0]["ratio"] > 0
-    assert results["quality"]["oracle"] >= results["quality"]["learned"]
+        "numpy W @ x (sgemv)", "numpy X @ W.T (sgemm)", "river predict_proba_one per action",
+        "river LinUCBDisjoint.pull"}
+    assert all(r["ratio"] > 0 and r["baseline"] for r in results["kernel"])
+    assert {r["processes"] for r in results["flow"]} == {1, 2}
+    assert all(r["ratio"] > 0 for r in results["flow"])
+    assert {s["stage"] for s in results["stages"]} >= {"decode", "features", "decide", "learn",
+                                                        "metrics"}
+    runs = results["quality"]["runs"]
+    assert set(runs) == {"journey", "control", "random", "linucb", "linucb_tuned", "vw"}
+    for run in runs.values():
+        assert run["decisions"] > 0
+        # the oracle picks the best eligible choice of every decision: nothing beats it
+        assert run["oracle_value_per_decision"] >= run["value_per_decision"]
+        assert run["regret_per_decision"] >= 0.0
+        assert run["curve"]["cumulative_regret"] == sorted(run["curve"]["cumulative_regret"])
+    assert {r["customers"] for r in results["memory"]} == {2_000, 20_000}
+    assert all(r["rss_ratio"] > 0 and r["pickled_ratio"] > 0 for r in results["memory"])
+    assert results["startup"]["cold_s"] > 0 and results["startup"]["baseline_s"] > 0
+    assert results["latency"]["p50_ratio"] > 0
+    for name in ("latency", "throughput", "regret"):
+        assert (tmp_path / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if env["JOURNEY_BENCH_BROKERS"]:
         assert results["kafka"]["journey"]["received"] > 0
-    assert "| benchmark |" in proc.stdout.decode()
+    table = proc.stdout.decode()
+    assert "| benchmark |" in table and "| policy |" in table
+    assert "<!-- bench:begin -->" in (root / "README.md").read_text()  # --quick leaves it be
 
 
 def test_soak_smoke_prints_its_figures(tmp_path):
