@@ -18,7 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from engine.catalog import Catalog
-from features.vector import FEATURE_NAMES, N_FEATURES
+from engine.learners import as_features
+from features.vector import FEATURE_NAMES
 
 __all__ = ["LinUCBPolicy", "PeerPolicy", "RandomPolicy", "VowpalPolicy"]
 
@@ -36,10 +37,6 @@ class PeerPolicy(Protocol):
               reward: float) -> None:
         """One resolved decision's net value."""
         ...
-
-
-def _context(x: np.ndarray) -> dict[str, float]:
-    return {FEATURE_NAMES[i]: float(x[i]) for i in range(1, N_FEATURES) if x[i] != 0.0}
 
 
 class RandomPolicy:
@@ -72,7 +69,7 @@ class LinUCBPolicy:
 
     def _features(self, x: np.ndarray) -> dict[str, float]:
         # river's BayesianLinearRegression has no intercept: Journey's constant x[0] is one
-        return {"bias": 1.0, **_context(x)} if self._bias else _context(x)
+        return {"bias": 1.0, **as_features(x)} if self._bias else as_features(x)
 
     def choose(self, x: np.ndarray, eligible: np.ndarray) -> tuple[int, float]:
         arm = self._bandit.pull([int(t) for t in eligible], context=self._features(x))
