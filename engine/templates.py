@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+import yaml
 from babel import numbers as babel_numbers
 from babel.core import Locale, UnknownLocaleError
 from liquid import Environment
@@ -39,6 +40,7 @@ __all__ = [
     "compile_message",
     "compile_template",
     "message_scope",
+    "template_line",
     "translate_legacy",
 ]
 
@@ -159,6 +161,17 @@ _ENVIRONMENTS = {False: _environment(html=False), True: _environment(html=True)}
 
 
 # ---------------------------------------------------------------------------- compiling
+
+
+def template_line(node: yaml.Node) -> int:
+    """The catalog line of a YAML scalar's first text line, for `compile_template(line=)`.
+
+    Block scalars (``|``, ``>``) start on the line below their indicator. Exact for ``|``
+    blocks and one-line strings; folded and multi-line flow scalars lose their line breaks,
+    so errors inside them point at the scalar's first line of text.
+    """
+    line = node.start_mark.line + 1
+    return line + 1 if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">") else line
 
 
 def _line_of(text: str, index: int) -> int:
