@@ -273,6 +273,21 @@ def test_message_scope_copies_objects_into_plain_data():
     assert render("{{ items.first.name }} x{{ customer.orders }}", scope) == "Sock x2"
 
 
+def test_message_scope_turns_numpy_scalars_and_tuples_into_python_values():
+    import numpy as np
+
+    scope = message_scope(customer={"cart_value": np.float32(40.5), "cart_items": np.float64(2.0),
+                                    "orders": np.int64(3), "traits": {"vip": np.bool_(False)}},
+                          items=[{"tags": ("a",)}])
+    c = scope["customer"]
+    assert (c["cart_value"], c["cart_items"], c["orders"]) == (40.5, 2, 3)
+    assert type(c["cart_value"]) is float and type(c["orders"]) is int
+    assert c["traits"]["vip"] is False
+    assert render("{{ customer.cart_items }} {{ customer.cart_value | fixed: 1 }} "
+                  "{% if customer.traits.vip %}vip{% else %}regular{% endif %}", scope) \
+        == "2 40.5 regular"
+
+
 # ---------------------------------------------------------------------------- misc
 
 
