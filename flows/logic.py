@@ -130,6 +130,16 @@ class _KeyedLogic:
         return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, now)), \
             StatefulLogic.RETAIN
 
+    def on_eof(self) -> tuple[Iterable[Out], bool]:
+        """The input ended: fire the timers due up to `--until` (default: the last event
+        time), so a replay's last journeys complete."""
+        until = self.rt.settings.until_ts(self.rt.watermark)
+        state = self._customer()
+        if until is None or state is None or self.guard.erased:
+            return [], StatefulLogic.RETAIN
+        return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, until)), \
+            StatefulLogic.RETAIN
+
     def notify_at(self) -> datetime | None:
         """When to wake: the wall-clock estimate of the next due timer or expiry (event time
         advancing with the wall clock), between `--timer-sweep` and `--wake-limit` seconds

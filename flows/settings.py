@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,10 @@ class Settings:
     future_tolerance: float = field(default=900.0, metadata={
         "help": "seconds an event time may be ahead of the clock before it is dead-lettered"
                 " as future_timestamp (0 = no check, e.g. replaying synthetic data)"})
+    until: str = field(default="", metadata={
+        "help": "when the input ends, fire every timer due up to this event time (ISO-8601 or"
+                " epoch seconds; empty = the last event time; 'off' = none), so a replay"
+                " completes the last customers' journeys"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -118,8 +123,25 @@ class Settings:
         """Whether decisions and dead letters go to Kafka topics."""
         return self.sink == "kafka" or (self.sink == "auto" and self.source == "kafka")
 
+    def until_ts(self, last_event: float) -> float | None:
+        """The event time `--until` names: None for 'off', `last_event` when empty."""
+        text = self.until.strip()
+        if text.lower() == "off":
+            return None
+        if not text:
+            return last_event
+        try:
+            return float(text)
+        except ValueError:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
     def validate(self) -> None:
         """Fail at construction with a message that says how to fix it."""
+        try:
+            self.until_ts(0.0)
+        except ValueError as e:
+            msg = f"--until must be ISO-8601, epoch seconds, 'off' or empty, got {self.until!r}"
+            raise ConfigError(msg) from e
         if self.source not in ("simulator", "jsonl", "kafka", "collector"):
             msg = f"source must be simulator, jsonl, kafka or collector, got {self.source!r}"
             raise ConfigError(msg)

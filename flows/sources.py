@@ -133,5 +133,11 @@ class CollectorSource(FixedPartitionedSource[RawRecord | DeadLetter, None]):
 
 
 def jsonl_source(path: str | Path) -> FileSource:
-    """bytewax's file source (resumable by byte offset); lines become `RawRecord`s later."""
-    return FileSource(Path(path))
+    """bytewax's file source (resumable by byte offset); lines become `RawRecord`s later.
+
+    One line per batch: a keyed step handles a batch grouped by key, so a larger batch would
+    let a customer's server-side events (userId only, straight to the known tier) overtake
+    her client events (anonymousId, through the device tier); one line at a time keeps the
+    file's order across both paths, as the in-process `Engine` does.
+    """
+    return FileSource(Path(path), batch_size=1)
