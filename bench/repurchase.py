@@ -41,8 +41,8 @@ from scipy.stats import rankdata
 from engine.bgnbd import BGNBDParams
 from engine.repurchase import DAY, PurchaseSummary, RepurchaseModel
 
-__all__ = ["CUT_DAY", "HORIZONS", "Transactions", "auc", "bench_repurchase", "load_cdnow",
-           "replay", "summarize"]
+__all__ = ["CUT_DAY", "HORIZONS", "Transactions", "auc", "bench_repurchase", "delong",
+           "load_cdnow", "replay", "summarize", "table"]
 
 START = dt.date(1997, 1, 1)
 EPOCH = dt.datetime(1997, 1, 1, tzinfo=dt.UTC).timestamp()
@@ -125,6 +125,21 @@ def auc(score: NDArray[np.float64], y: NDArray[np.bool_]) -> float:
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def delong(a: NDArray[np.float64], b: NDArray[np.float64],
+           y: NDArray[np.bool_]) -> tuple[float, float]:
+    """AUC(a) − AUC(b) on the same labels and its standard error (DeLong et al. 1988)."""
+    n1, n0 = int(y.sum()), int((~y).sum())
+    v10, v01 = [], []
+    for s in (a, b):
+        r = rankdata(s)
+        v10.append((r[y] - rankdata(s[y])) / n0)  # per positive: share of negatives below
+        v01.append(1.0 - (r[~y] - rankdata(s[~y])) / n1)  # per negative: positives above
+    s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
+    var = ((s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / n1
+           + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n0)
+    return float(v10[0].mean() - v10[1].mean()), float(np.sqrt(max(var, 0.0)))
+
+
 def ece(p: NDArray[np.float64], y: NDArray[np.bool_], bins: int = 10) -> float:
     """Expected calibration error over equal-count bins of the prediction."""
     order = np.argsort(p, kind="stable")
@@ -197,9 +212,13 @@ def _lifetimes(tx: Transactions, cut_day: float, horizons: tuple[float, ...],
 
 def _row(name: str, score: NDArray[np.float64], y: NDArray[np.bool_],
          counts: NDArray[np.float64], p: NDArray[np.float64] | None = None,
-         expected: NDArray[np.float64] | None = None) -> dict[str, Any]:
+         expected: NDArray[np.float64] | None = None,
+         against: NDArray[np.float64] | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"model": name, "auc": auc(score, y), "actual_rate": float(y.mean()),
                            "actual_orders": float(counts.sum())}
+    if against is not None:  # ΔAUC of Journey (streamed) over this row, with its DeLong SE
+        d, se = delong(against, score, y)
+        row |= {"delta_streamed": d, "delta_se": se}
     if p is not None:
         row |= {"mean_p": float(p.mean()), "ece": ece(p, y)}
     if expected is not None:
@@ -225,21 +244,21 @@ def _split(tx: Transactions, cut_day: float, horizons: tuple[float, ...],
         x, t_x, T = s.orders - 1, s.last - s.first, cut_day - s.first
         bg: BGNBDParams = batch.bgnbd
         bg_p = bg.p_any(x, t_x, T, h)
-        rr = [_row("Journey RepurchaseModel, streamed", st["p_repurchase"], y, counts,
-                   st["p_repurchase"], st["expected_orders"]),
+        j = st["p_repurchase"]
+        rr = [_row("Journey RepurchaseModel, streamed", j, y, counts, j, st["expected_orders"]),
               _row("Journey RepurchaseModel, batch", bt["p_repurchase"], y, counts,
-                   bt["p_repurchase"], bt["expected_orders"]),
+                   bt["p_repurchase"], bt["expected_orders"], j),
               _row("engine.bgnbd BG/NBD alone (batch fit), P(≥1)", bg_p, y, counts, bg_p,
-                   bg.expected(x, t_x, T, h))]
+                   bg.expected(x, t_x, T, h), j)]
         if reference:
             lt = ref[h]
             rr += [_row("lifetimes BG/NBD, ranked by E[orders]", lt["expected_orders"], y,
-                        counts, None, lt["expected_orders"]),
+                        counts, None, lt["expected_orders"], j),
                    _row("lifetimes BG/NBD, P(≥1)", lt["p_repurchase"], y, counts,
-                        lt["p_repurchase"], lt["expected_orders"])]
-        rr += [_row("RFM quintile code", rfm_score(s, cut_day), y, counts),
-               _row("recency alone", -(cut_day - s.last), y, counts),
-               _row("frequency alone", s.orders, y, counts)]
+                        lt["p_repurchase"], lt["expected_orders"], j)]
+        rr += [_row("RFM quintile code", rfm_score(s, cut_day), y, counts, against=j),
+               _row("recency alone", -(cut_day - s.last), y, counts, against=j),
+               _row("frequency alone", s.orders, y, counts, against=j)]
         rows[f"{h:g}"] = rr
     return {"cut_day": cut_day, "customers": int(s.ids.size), "rows": rows,
             "streamed_fits": streamed.n_fits, "streamed_labels": streamed.n_labels,
@@ -273,11 +292,14 @@ def table(results: dict[str, Any], split: str = "eval") -> str:
     cut = START + dt.timedelta(days=int(r["cut_day"]))
     lines = [f"{results['dataset']}: {r['customers']:,} customers, scored as of {cut} "
              f"({split} split)", "",
-             "| horizon | model | AUC | mean P | actual rate | ECE | expected orders | "
-             "actual orders |", "|---|---|---|---|---|---|---|---|"]
+             "| horizon | model | AUC | streamed − this (95% CI) | mean P | actual rate | ECE "
+             "| expected orders | actual orders |", "|---|---|---|---|---|---|---|---|---|"]
     for h, rows in r["rows"].items():
         for row in rows:
-            lines.append(f"| {h} d | {row['model']} | {row['auc']:.4f} | "
+            d = row.get("delta_streamed")
+            delta = "—" if d is None else (f"{d:+.4f} ({d - 1.96 * row['delta_se']:+.4f}, "
+                                           f"{d + 1.96 * row['delta_se']:+.4f})")
+            lines.append(f"| {h} d | {row['model']} | {row['auc']:.4f} | {delta} | "
                          f"{_fmt(row.get('mean_p'), '.4f')} | {row['actual_rate']:.4f} | "
                          f"{_fmt(row.get('ece'), '.4f')} | "
                          f"{_fmt(row.get('expected_orders'), ',.0f')} | "

@@ -36,6 +36,7 @@ import hashlib
 import heapq
 import math
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -260,9 +261,13 @@ class RepurchaseModel:
         top = math.floor((now - self.horizon) / self.step) * self.step
         grid = top - self.step * np.arange(max(int(self.lookback // self.step), 1))
         size = np.array([len(h.ts) + 1 for h in hs])
-        t = np.concatenate([[h.base.last_order_ts, *h.ts] for h in hs]) / DAY
-        rev = np.concatenate([np.cumsum([h.base.revenue, *h.rev]) for h in hs])
         start = np.concatenate([[0], np.cumsum(size)[:-1]])
+        t = np.fromiter(chain.from_iterable((h.base.last_order_ts, *h.ts) for h in hs),
+                        np.float64, int(size.sum())) / DAY
+        inc = np.fromiter(chain.from_iterable((h.base.revenue, *h.rev) for h in hs),
+                          np.float64, t.size)
+        total = np.cumsum(inc)  # revenue up to each entry, per customer segment
+        rev = total - np.repeat(total[start] - inc[start], size)
         orders = np.arange(t.size) - np.repeat(start, size) + np.repeat(
             np.array([h.base.orders for h in hs]), size)
         first = np.array([h.base.first_order_ts for h in hs]) / DAY

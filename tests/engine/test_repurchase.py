@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from scipy.special import hyp2f1
 
-from bench.repurchase import EPOCH, Transactions, auc, holdout_orders, load_cdnow, replay, summarize
+from bench.repurchase import (
+    EPOCH,
+    Transactions,
+    auc,
+    delong,
+    holdout_orders,
+    load_cdnow,
+    replay,
+    summarize,
+)
 from engine.bgnbd import BGNBDParams, GammaGammaParams, fit_bgnbd, fit_gamma_gamma
 from engine.repurchase import DAY, PurchaseSummary, RepurchaseModel
 from features.errors import ConfigError
@@ -178,7 +187,7 @@ PROBES = [None, PurchaseSummary(1, EPOCH, EPOCH, 20.0),
 
 
 def test_pickling_mid_stream_gives_the_same_model() -> None:
-    stream = _stream(1500, seed=11)
+    stream = _stream(1000, seed=11)
     a = RepurchaseModel(sample_size=500, refit_every=400)
     _feed(a, stream[: len(stream) // 2])
     b = pickle.loads(pickle.dumps(a))
@@ -190,10 +199,10 @@ def test_pickling_mid_stream_gives_the_same_model() -> None:
 
 
 def test_seed_fixes_the_sample_and_so_the_fit() -> None:
-    stream = _stream(1500, seed=12)
+    stream = _stream(800, seed=12)
     runs = []
     for seed in (7, 7, 8):
-        m = RepurchaseModel(seed=seed, sample_size=300, refit_every=500)
+        m = RepurchaseModel(seed=seed, sample_size=300, refit_every=1000)
         _feed(m, stream)
         runs.append((m.bgnbd, m.predict(PROBES[2], EPOCH + 300 * DAY)))
     assert runs[0] == runs[1]
@@ -282,3 +291,16 @@ def test_streamed_on_cdnow_beats_recency_and_is_calibrated(cdnow: Transactions) 
     assert model.weights is not None  # the learned correction is in use
     assert auc(p, y) > auc(-(272.0 - s.last), y) + 0.005
     assert p.mean() == pytest.approx(y.mean(), rel=0.1)
+
+
+def test_delong_difference_and_its_error_match_the_bootstrap() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.random(3000) < 0.3
+    a, b = y + rng.normal(0, 1.5, 3000), y + rng.normal(0, 1.2, 3000)
+    d, se = delong(a, b, y)
+    assert d == pytest.approx(auc(a, y) - auc(b, y), abs=1e-12)
+    boot = []
+    for _ in range(200):
+        k = rng.integers(0, y.size, y.size)
+        boot.append(auc(a[k], y[k]) - auc(b[k], y[k]))
+    assert se == pytest.approx(float(np.std(boot)), rel=0.2)
