@@ -32,6 +32,7 @@ from engine.model import ResponseModel, ValueModel
 from engine.policy import Choice, Policy
 from engine.products import Item, RecentItems
 from engine.render import scope, top_categories
+from engine.repurchase import PurchaseSummary, RepurchaseEstimate, RepurchaseModel
 from engine.scorer import Scorer, WeightBoard
 from engine.uplift import UpliftTracker
 from features.context import ContextTable
@@ -55,6 +56,7 @@ class CoreConfig:
     seed: int = 7
     control_share: float = 0.05
     inactivity: float = 30 * DAY
+    repurchase_horizon: float = 30 * DAY
     top_k: int = 3
     n_draws: int = 32
     python_kernels: bool = False
@@ -95,6 +97,8 @@ class StepResult:
     finished: list[Finished] = field(default_factory=list)
     orders: list[tuple[str, ...]] = field(default_factory=list)
     """Item ids of each order (the co-purchase counts learn from them)."""
+    purchases: list[tuple[str, PurchaseSummary]] = field(default_factory=list)
+    """(customer key, purchase summary including the order): the repurchase model's data."""
 
 
 class DecisionCore:
@@ -111,6 +115,8 @@ class DecisionCore:
         self.model.bind(catalog, self.crosses, x_hint=float(x0 @ x0))
         self.values = ValueModel(prior_weight=catalog.learning.value_prior_weight)
         self.copurchase = CoPurchase()
+        self.repurchase = RepurchaseModel(horizon_days=self.config.repurchase_horizon / DAY,
+                                          seed=self.config.seed)
         self.board = WeightBoard(catalog, self.model, self.values)
         self.scorer = Scorer(catalog, self.board, n_draws=self.config.n_draws,
                              top_k=self.config.top_k, python=self.config.python_kernels)
@@ -134,6 +140,11 @@ class DecisionCore:
     def model_version(self) -> str:
         """Catalog version and weight-board publish count."""
         return f"{self.catalog.version}+{self.board.version}"
+
+    def purchases(self, state: CustomerState, now: float) -> RepurchaseEstimate:
+        """Her repurchase forecast at event time `now` (BG/NBD + a learned correction,
+        computed at read time from her purchase summary; `engine.repurchase`)."""
+        return self.repurchase.predict(_summary(state), now)
 
     def new_state(self, customer_id: str, *, known: bool) -> CustomerState:
         """A fresh customer in the catalog's world, at the lifecycle's first stage."""
@@ -178,6 +189,9 @@ class DecisionCore:
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
         if int(state.row[Slot.ORDERS]) > bought[1]:
             res.orders.append(tuple(_order_items(event)))
+            summary = _summary(state)
+            if summary is not None:
+                res.purchases.append((key, summary))
         self._attribute(state, event, now, res)
         self._schedule(state, event, now)
         placement = _placement(event)
@@ -334,7 +348,10 @@ class DecisionCore:
     def _holds(self, trig: Trigger, state: CustomerState, now: float) -> bool:
         if not trig.when:
             return True
-        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now))
+        est = self.purchases(state, now)
+        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now),
+                                         p_repurchase=est.p_repurchase,
+                                         expected_orders=est.expected_orders)
         return all(_check(float(rule[p.feature]), p.op, p.value) for p in trig.when)
 
     def _fire_due(self, key: str, state: CustomerState, now: float, res: StepResult) -> None:
@@ -370,8 +387,10 @@ class DecisionCore:
         t0 = time.perf_counter_ns()
         cat = self.catalog
         signals = self.context.lookup(state.region, now)
-        x = cat.features.vectorize(state, now, signals)
-        rule = cat.rules.values(state, now, signals)
+        est = self.purchases(state, now)
+        x = cat.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
+        rule = cat.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
+                                expected_orders=est.expected_orders)
         C = self.crosses.matrix(state, now)
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok, treatment_ok = self.policy.actions(state, now)
@@ -515,6 +534,16 @@ class DecisionCore:
             "excluded": {STATUS[i]: int(counts[i]) for i in range(1, len(STATUS)) if counts[i]},
             "channels_closed": channel_reasons,
         }
+
+
+def _summary(state: CustomerState) -> PurchaseSummary | None:
+    r = state.row
+    orders = int(r[Slot.ORDERS])
+    if orders < 1:
+        return None
+    first = r[Slot.FIRST_ORDER_TS] or r[Slot.FIRST_SEEN] or r[Slot.LAST_ORDER_TS]
+    return PurchaseSummary(orders, float(first), float(max(r[Slot.LAST_ORDER_TS], first)),
+                           float(r[Slot.REVENUE]))
 
 
 def _order_items(event: Event) -> list[str]:
