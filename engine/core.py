@@ -15,6 +15,7 @@ it). The `label` timer wakes the customer for both ends, whether or not she come
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from engine.products import Item, RecentItems
 from engine.render import scope, top_categories
 from engine.repurchase import PurchaseSummary, RepurchaseEstimate, RepurchaseModel
 from engine.scorer import Scorer, WeightBoard
+from engine.templates import TemplateRenderError
 from engine.uplift import UpliftTracker
 from features.context import ContextTable
 from features.schema import Event
@@ -42,6 +44,8 @@ from features.update import apply_event
 from features.vector import local_hour
 
 __all__ = ["CoreConfig", "DecisionCore", "Example", "Finished", "StepResult"]
+
+log = logging.getLogger(__name__)
 
 DAY = 86400.0
 _MAX_PENDING = 16
@@ -412,15 +416,23 @@ class DecisionCore:
             self._choices[did] = choice
         action, channel = cat.treatment(t)
         a, ch = int(cat.t_action[t]), int(cat.t_channel[t])
+        chosen_items = items.get(a) or self._select(action, state, now)
+        sc = scope(cat, action, channel, state, chosen_items, signals)
+        try:
+            rendered = action.messages[channel].render(sc)
+            link = action.deep_link.render(sc).strip() if action.deep_link else None
+        except TemplateRenderError:
+            log.warning("template of %s@%s failed to render; no decision", action.id, channel,
+                        exc_info=True)
+            metrics.no_decision_by("template_error").inc()
+            self._choices.pop(did, None)
+            return
         self.budget_left[a] -= 1
         self._delivered(state, now, t)
         state.pending.append(Pending(
             did, t, a, ch, now, policy, x, C[t].copy(), prob,
             respond_by=now + float(cat.respond_window[t]),
             attribute_by=now + max(cat.attribution_of(action), float(cat.respond_window[t]))))
-        chosen_items = items.get(a) or self._select(action, state, now)
-        sc = scope(cat, action, channel, state, chosen_items, signals)
-        rendered = action.messages[channel].render(sc)
         p_resp = 1.0 / (1.0 + math.exp(-(float(self.board.W[t] @ x + self.board.b[t])
                                          + float(C[t] @ self.board.cross_w))))
         decision = Decision(
@@ -436,7 +448,7 @@ class DecisionCore:
             message=rendered.body,
             subject=rendered.subject,
             items=[it.to_payload() for it in chosen_items],
-            deep_link=action.deep_link.render(sc).strip() if action.deep_link else None,
+            deep_link=link,
             probability=round(prob, 6),
             policy=policy,
             model_version=self.model_version,
