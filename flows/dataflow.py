@@ -83,10 +83,7 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
     secret = rt.secret
     flow = Dataflow("journey")
     raw = op.input("read_events", flow, source or _default_source(settings, rt))
-    if settings.source == "jsonl" and source is None:
-        origin = settings.input
-        raw = op.map("wrap_lines", raw, lambda line: RawRecord(line.encode(), "events", origin))
-    elif settings.source == "kafka" and source is None:
+    if settings.source == "kafka" and source is None:
         rt.lag = rt.lag or LagMonitor(settings)
         raw = op.filter_map("wrap_messages", raw, raw_record(settings, rt.lag))
     decoded = op.map("decode_event", raw, _decode(rt))
