@@ -46,6 +46,8 @@ def P(feature: int, op: int, value: float) -> Predicate:
     ("a < 1e3", [P(0, LT, 1000.0)]),
     ("a < -1e-3", [P(0, LT, -0.001)]),
     ("a <= 3.4e38", [P(0, LE, 3.4e38)]),
+    ("a <= 3.4028234663852886e38", [P(0, LE, FLOAT32_MAX)]),  # float32 max itself
+    ("a > -3.4028234663852886e38", [P(0, GT, -FLOAT32_MAX)]),
     # chained comparisons: one row per link
     ("1 <= a < 5", [P(0, GE, 1.0), P(0, LT, 5.0)]),
     ("5 > a >= -1", [P(0, LT, 5.0), P(0, GE, -1.0)]),

@@ -4,6 +4,7 @@ well-formed variant decodes to the values written here by hand."""
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import orjson
@@ -251,6 +252,7 @@ def test_event_time_field_precedence(fields, epoch):
     ("context", {"signals": {"rain": 1_000_000, "t": -1_000_000.0, "z": 0}},
      {"signals": {"rain": 1e6, "t": -1e6, "z": 0.0}}),
     ("context", {"region": 7}, {"region": "7"}),
+    ("context", {"messageId": "c1"}, {"message_id": "c1"}),
 ])
 def test_well_formed_variants_decode_to_these_values(kind, changes, expect):
     ev = decode(_with(kind, **changes))
@@ -283,20 +285,91 @@ def test_message_ids_derive_from_the_bytes_when_absent():
     assert decode(empty).message_id == hashlib.blake2b(empty, digest_size=12).hexdigest()
 
 
-def test_messages_name_the_field_and_how_to_fix_it():
-    cases = [
-        (_with("track", timestamp="1999-12-31T23:59:59Z"), "before 2000-01-01T00:00:00Z"),
-        (_with("track", timestamp="2100-01-01T00:00:00Z"), "after 2100-01-01"),
-        (_with("context", signals={"temperature_c": 1e308}), "signals.temperature_c=1e+308"),
-        (_with("track", userId=["u"]), "userId must be a string, got list"),
-        (_with("track", properties=3), "properties must be a JSON object, got int"),
-        (_with("context", signals={"rain": "x"}), "signals.rain must be a number, got str"),
-        (b"\xff", "byte 0xff at offset 0"),
-        (_with("track", type="warp"), "unknown type 'warp'; expected one of"),
-        (_with("track", timestamp=DROP), "no timestamp: set `timestamp`"),
-        (_with("alias", previousId=DROP), "alias calls need `previousId` and `userId`"),
-    ]
-    for raw, text in cases:
+TYPES = "['alias', 'context', 'group', 'identify', 'page', 'screen', 'track']"
+LONG = "w" * 50
+
+MESSAGES = [  # the whole message, by hand: what was wrong and how to fix it
+    (b" " * 32769, "record is 32769 bytes; the limit is 32768 (Segment's 32 KB)"),
+    (b'{"a": "\xe2\x82"}', "not UTF-8 text: byte 0xe2 at offset 7"),
+    (b"[1, 2]", "record must be a JSON object, got list"),
+    (b'"x"', "record must be a JSON object, got str"),
+    (_with("track", type=DROP), "`type` is missing (track, identify, page, ...)"),
+    (_with("track", type=3), "type must be a string, got int"),
+    (_with("track", type="warp"), f"unknown type 'warp'; expected one of {TYPES}"),
+    (_with("track", type=LONG), f"unknown type {'w' * 40!r}; expected one of {TYPES}"),
+    (_with("track", timestamp=DROP),
+     "no timestamp: set `timestamp` (ISO-8601); event time drives features and timers"),
+    (_with("track", timestamp=[1]),
+     "timestamp must be an ISO-8601 string or epoch seconds/milliseconds, got list"),
+    (_with("track", timestamp="soon"),
+     "timestamp 'soon' is not ISO-8601 (e.g. '2026-01-31T12:00:00Z')"),
+    (_with("track", timestamp=LONG),
+     f"timestamp {'w' * 40!r} is not ISO-8601 (e.g. '2026-01-31T12:00:00Z')"),
+    (_with("track", timestamp="1999-12-31T23:59:59Z"),
+     "timestamp 946684799 is before 2000-01-01T00:00:00Z (an unset device clock?); "
+     "lower the floor (`earliest`) to accept older events"),
+    (_with("track", timestamp="2100-01-01T00:00:00Z"),
+     "timestamp 4102444800 is at or after 2100-01-01 (a corrupt clock or field)"),
+    (_with("context", signals={"temperature_c": 1e308}),
+     "signals.temperature_c=1e+308 is not a finite number within ±1e+06"),
+    (_with("context", signals={"rain": "x"}), "signals.rain must be a number, got str"),
+    (_with("context", signals={"rain": True}), "signals.rain must be a number, got bool"),
+    (_with("context", signals=[1]), "signals must be a JSON object, got list"),
+    (_with("context", region=DROP), "context records need a `region`"),
+    (_with("context", region=[1]), "region must be a string, got list"),
+    (_with("track", userId=["u"]), "userId must be a string, got list"),
+    (_with("track", anonymousId=1.5), "anonymousId must be a string, got float"),
+    (_with("track", messageId=False), "messageId must be a string, got bool"),
+    (_with("track", userId=DROP), "set `userId` or `anonymousId`"),
+    (_with("track", properties=3), "properties must be a JSON object, got int"),
+    (_with("identify", traits="t"), "traits must be a JSON object, got str"),
+    (_with("track", context=[]), "context must be a JSON object, got list"),
+    (_with("track", event=DROP), "track calls need an `event` name"),
+    (_with("track", event=[1]), "event must be a string, got list"),
+    (_with("page", name=2.5), "name must be a string, got float"),
+    (_with("alias", previousId=DROP), "alias calls need `previousId` and `userId`"),
+    (_with("alias", previousId={}), "previousId must be a string, got dict"),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), MESSAGES,
+                         ids=[f"{i}" for i in range(len(MESSAGES))])
+def test_each_rejection_says_exactly_what_and_how_to_fix(raw, message):
+    with pytest.raises(DecodeError) as e:
+        decode(raw)
+    assert str(e.value) == message
+
+
+def test_messages_that_embed_the_parser_or_the_clock():
+    with pytest.raises(DecodeError) as e:
+        decode(b'{"type": "track"')
+    assert str(e.value).startswith("not valid JSON: ") and len(str(e.value)) > 20
+    with pytest.raises(DecodeError) as e:
+        decode(_with("track", timestamp="2026-03-02T10:20:00Z"), now=EPOCH)
+    assert str(e.value) == ("timestamp is 1200 s ahead of the clock (limit 900 s); send "
+                            "`sentAt` so the collector can correct the device's clock")
+    with pytest.raises(DecodeError) as e:
+        decode(_with("track", timestamp="1995-06-01T00:00:00Z"), earliest=EPOCH)
+    assert str(e.value).startswith("timestamp 801964800 is before 2026-03-02T10:00:00Z ")
+    with pytest.raises(ValueError) as v:
+        decode(_with("track"), earliest=LATEST)
+    assert str(v.value) == "earliest=4102444800.0 must be before 2100-01-01 (4102444800)"
+    for value, text in ((float("nan"), "timestamp nan is not a finite number"),
+                        (float("inf"), "timestamp inf is not a finite number")):
         with pytest.raises(DecodeError) as e:
-            decode(raw)
-        assert text in str(e.value), (raw[:60], str(e.value))
+            parse_timestamp(value)
+        assert str(e.value) == text
+
+
+def test_naive_timestamps_are_utc_whatever_the_machine_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "XST-5:30")  # POSIX rule, UTC+5:30: needs no tz database
+    time.tzset()
+    try:
+        assert time.localtime(EPOCH).tm_gmtoff == 19800
+        assert parse_timestamp("2026-03-02T10:00:00") == EPOCH
+        assert decode(_with("track", timestamp="2026-03-02T10:00:00")).ts == EPOCH
+        with pytest.raises(DecodeError, match="is before 2026-03-02T10:00:00Z "):
+            decode(_with("track", timestamp="2020-01-01T00:00:00Z"), earliest=EPOCH)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

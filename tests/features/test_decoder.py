@@ -71,6 +71,7 @@ events = st.fixed_dictionaries(
               "previousId": json_values, "region": json_values, "signals": json_values})
 
 
+@pytest.mark.fuzz
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_decode_or_fail_with_a_known_reason(raw):
@@ -80,6 +81,7 @@ def test_arbitrary_bytes_decode_or_fail_with_a_known_reason(raw):
         assert e.reason in REASONS
 
 
+@pytest.mark.fuzz
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(events)
 def test_arbitrary_objects_decode_or_fail_with_a_known_reason(obj):
@@ -130,6 +132,7 @@ def test_deeply_nested_and_wrongly_typed_records_are_rejected_or_kept_opaque():
         assert e.value.reason == reason, field
 
 
+@pytest.mark.fuzz
 def test_the_fuzz_harness_runs_clean(tmp_path):
     """A short, seeded libFuzzer session over the decoder (tests/fuzz_decode.py)."""
     harness = Path(__file__).resolve().parents[1] / "fuzz_decode.py"
