@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from features.decode import LATEST
 from features.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "kafka_settings"]
@@ -89,6 +90,9 @@ class Settings:
     future_tolerance: float = field(default=900.0, metadata={
         "help": "seconds an event time may be ahead of the clock before it is dead-lettered"
                 " as future_timestamp (0 = no check, e.g. replaying synthetic data)"})
+    earliest: str = field(default="2000-01-01", metadata={
+        "help": "event-time floor: earlier events are dead-lettered as bad_timestamp"
+                " (ISO-8601 date or time, or epoch seconds; lower it to replay history)"})
     until: str = field(default="", metadata={
         "help": "when the input ends, fire every timer due up to this event time (ISO-8601 or"
                 " epoch seconds; empty = the last event time; 'off' = none), so a replay"
@@ -123,6 +127,10 @@ class Settings:
         """Whether decisions and dead letters go to Kafka topics."""
         return self.sink == "kafka" or (self.sink == "auto" and self.source == "kafka")
 
+    def earliest_ts(self) -> float:
+        """The event-time floor `--earliest` names (epoch seconds)."""
+        return _event_time(self.earliest)
+
     def until_ts(self, last_event: float) -> float | None:
         """The event time `--until` names: None for 'off', `last_event` when empty."""
         text = self.until.strip()
@@ -130,10 +138,7 @@ class Settings:
             return None
         if not text:
             return last_event
-        try:
-            return float(text)
-        except ValueError:
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return _event_time(text)
 
     def validate(self) -> None:
         """Fail at construction with a message that says how to fix it."""
@@ -142,6 +147,15 @@ class Settings:
         except ValueError as e:
             msg = f"--until must be ISO-8601, epoch seconds, 'off' or empty, got {self.until!r}"
             raise ConfigError(msg) from e
+        try:
+            floor = self.earliest_ts()
+        except ValueError as e:
+            msg = f"--earliest must be an ISO-8601 date or time or epoch seconds, got " \
+                  f"{self.earliest!r}"
+            raise ConfigError(msg) from e
+        if floor >= LATEST:
+            msg = f"--earliest must be before 2100-01-01, got {self.earliest!r}"
+            raise ConfigError(msg)
         if self.source not in ("simulator", "jsonl", "kafka", "collector"):
             msg = f"source must be simulator, jsonl, kafka or collector, got {self.source!r}"
             raise ConfigError(msg)
@@ -174,6 +188,15 @@ class Settings:
                self.collector_capacity) < 1:
             msg = "customers, sim_partitions, batch_size and collector_capacity must be >= 1"
             raise ConfigError(msg)
+
+
+def _event_time(text: str) -> float:
+    """Epoch seconds from an ISO-8601 date/time (UTC unless it says) or a number."""
+    try:
+        return float(text)
+    except ValueError:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 def _parse(name: str, kind: Any, raw: str) -> Any:

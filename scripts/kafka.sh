@@ -5,7 +5,9 @@
 #   scripts/kafka.sh fetch | start | stop | restart | status
 #
 # Environment: KAFKA_PORT (default 19092; the controller uses KAFKA_PORT+1),
-# KAFKA_DATA_DIR (default .cache/kafka/run), PYTHON (for the readiness probe).
+# KAFKA_DATA_DIR (default .cache/kafka/run), PYTHON (for the readiness probe),
+# KAFKA_READY_TIMEOUT (seconds the broker gets to answer, default 90). A broker that misses
+# its readiness window, or a start interrupted while waiting, is stopped: never left behind.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 libs="$root/.cache/kafka/libs"
@@ -79,13 +81,21 @@ launch() {
     -Dlog4j.configuration="file:$root/scripts/kafka/log4j.properties" \
     -cp "$cp" kafka.Kafka "$data/server.properties" >"$data/stdout.log" 2>&1 &
   echo $! > "$pidfile"
-  for _ in $(seq 1 180); do
-    if ready 2>/dev/null; then echo "KAFKA_BROKERS=127.0.0.1:$port"; return 0; fi
+  trap 'halt; exit 130' INT TERM
+  local deadline=$((SECONDS + ${KAFKA_READY_TIMEOUT:-90}))
+  while (( SECONDS < deadline )); do
+    if ready 2>/dev/null; then
+      trap - INT TERM
+      echo "KAFKA_BROKERS=127.0.0.1:$port"
+      return 0
+    fi
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then break; fi
     sleep 0.5
   done
-  echo "kafka.sh: broker did not become ready on 127.0.0.1:$port" >&2
+  trap - INT TERM
+  echo "kafka.sh: broker did not become ready on 127.0.0.1:$port; stopping it" >&2
   tail -n 30 "$data/stdout.log" "$data/broker.log" >&2 2>/dev/null || true
+  halt
   exit 1
 }
 
