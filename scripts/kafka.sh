@@ -76,6 +76,11 @@ PROPS
 
 launch() {
   local cp="$libs/*"
+  if ready 2>/dev/null; then  # someone else's broker: its answers would pass for ours
+    echo "kafka.sh: a Kafka broker that is not this one already answers on 127.0.0.1:$port;" \
+      "set KAFKA_PORT to a free port" >&2
+    exit 1
+  fi
   local KAFKA_HEAP="-Xmx512m -Xms128m"
   nohup setsid java $KAFKA_HEAP -XX:+UseSerialGC -Dkafka.logs.dir="$data" \
     -Dlog4j.configuration="file:$root/scripts/kafka/log4j.properties" \
@@ -84,12 +89,12 @@ launch() {
   trap 'halt; exit 130' INT TERM
   local deadline=$((SECONDS + ${KAFKA_READY_TIMEOUT:-90}))
   while (( SECONDS < deadline )); do
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then break; fi
     if ready 2>/dev/null; then
       trap - INT TERM
       echo "KAFKA_BROKERS=127.0.0.1:$port"
       return 0
     fi
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then break; fi
     sleep 0.5
   done
   trap - INT TERM

@@ -30,8 +30,9 @@ from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, re
 from tests.flows.replay import final_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCAL_ADDRESS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "19092")  # where kafka.sh listens
 LOCAL_BROKER = (ROOT / ".cache" / "kafka" / "run" / "broker.pid").exists() and \
-    BROKERS == "127.0.0.1:19092"
+    BROKERS == LOCAL_ADDRESS
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
 

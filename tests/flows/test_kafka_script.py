@@ -47,3 +47,17 @@ def test_a_broker_that_misses_its_readiness_window_is_stopped(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(pid), f"broker {pid} left running"
+
+
+def test_a_port_taken_by_another_broker_is_refused(tmp_path):
+    """Readiness is probed over TCP, so another broker on the port would pass for ours: the
+    script refuses to start instead of reporting someone else's broker as its own."""
+    port = BROKERS.rsplit(":", 1)[1]
+    data = tmp_path / "kafka"
+    env = {**os.environ, "KAFKA_PORT": port, "KAFKA_DATA_DIR": str(data),
+           "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start"], env=env,
+                          capture_output=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 1
+    assert b"a Kafka broker that is not this one already answers" in proc.stderr
+    assert not (data / "broker.pid").exists()
