@@ -41,11 +41,13 @@ class Engine:
 
     def __init__(self, catalog: Catalog | None = None, *, seed: int = 7,
                  config: CoreConfig | None = None, secret: bytes = DEFAULT_SECRET,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, earliest: float = EARLIEST) -> None:
         cat = catalog or load_catalog()
         self.core = DecisionCore(cat, config or CoreConfig(seed=seed), policy=policy)
         self.secret = secret
         self.learning = Learning.of(self.core)
+        self.earliest = earliest
+        """Event-time floor (epoch seconds): older events raise `bad_timestamp`."""
         self.states: dict[str, CustomerState] = {}
         self.devices: dict[str, DeviceProfile] = {}
         self.guards: dict[str, KeyGuard] = {}
@@ -108,7 +110,7 @@ class Engine:
 
         Raises `DecodeError` for malformed input (the flow turns that into a dead letter).
         """
-        ev = _as_event(event)
+        ev = _as_event(event, self.earliest)
         metrics.events_by(ev.label).inc()
         decisions = self.advance_to(ev.ts)
         if ev.type == "context":
@@ -207,9 +209,9 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _as_event(event: Mapping[str, Any] | bytes | str | Event) -> Event:
+def _as_event(event: Mapping[str, Any] | bytes | str | Event, earliest: float) -> Event:
     if isinstance(event, Event):
         return event
     if isinstance(event, bytes | str):
-        return decode(event)
-    return decode(orjson.dumps(dict(event)))
+        return decode(event, earliest=earliest)
+    return decode(orjson.dumps(dict(event)), earliest=earliest)
