@@ -36,7 +36,7 @@ class LearningConfig:
     max_precision: float = 1e4
     value_prior_weight: float = 5.0
     fatigue: bool = True
-    memory: float = 5000.0
+    memory: float = 0.0
 
     @classmethod
     def from_mapping(cls, doc: dict[str, Any]) -> LearningConfig:
