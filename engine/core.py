@@ -227,9 +227,11 @@ class DecisionCore:
     # ----------------------------------------------------------------- outcomes
 
     def _respond(self, state: CustomerState, p: Pending, res: StepResult) -> None:
+        late = p.resolved
         p.responded = p.resolved = True
         res.examples.append(Example(p.treatment, p.x, p.c, True, p.policy))
-        metrics.resolved_by(p.policy).inc()
+        if not late:
+            metrics.resolved_by(p.policy).inc()
         metrics.rewards_by(p.policy).inc()
         lay, cat = self.catalog.layout, self.catalog
         action, _ = cat.treatment(p.treatment)
@@ -309,8 +311,10 @@ class DecisionCore:
         target = self._target(state, event)
         if name == "Promotion Viewed" and target is not None:
             target.viewed = True
-        if name in self._respond_events and target is not None and not target.resolved \
+        if name in self._respond_events and target is not None and not target.responded \
                 and name in cat.outcomes_of(cat.actions[target.action]).respond:
+            # a response after its window (already labelled ignored) is learned as a positive
+            # too: the fake-negative correction of delayed feedback (Ktena et al. 2019)
             self._respond(state, target, res)
         if name in self._convert_events:
             if target is None or not target.responded:
