@@ -17,6 +17,8 @@ import numpy as np
 
 from engine.expressions import Predicate
 from engine.learning_config import LearningConfig
+from engine.products import ProductCatalog
+from engine.templates import Message, Template
 from features.rules import RuleSpace
 from features.stage import Lifecycle
 from features.state import Layout
@@ -30,7 +32,6 @@ __all__ = [
     "Catalog",
     "ChannelPolicy",
     "ItemSpec",
-    "MessageSpec",
     "Outcomes",
     "Trigger",
     "load_catalog",
@@ -39,7 +40,6 @@ __all__ = [
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 BUILTIN_TRIGGERS = ("request", "stage_change", "inactivity")
-ITEM_SOURCES = ("viewed", "added", "bought", "complements", "new_arrivals", "popular")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +89,6 @@ class ItemSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageSpec:
-    """A channel's message: template texts and where they were written (for errors)."""
-
-    body: str
-    subject: str | None = None
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class Action:
     """One catalog action (before expansion into per-channel treatments)."""
 
@@ -116,7 +107,7 @@ class Action:
     suppress_after: int
     budget: int
     category: str | None
-    messages: dict[str, MessageSpec]
+    messages: dict[str, Message]
     category_index: int = -1
     attributes: dict[str, str | float] = field(default_factory=dict)
     cooldown_scope: str = "action"
@@ -125,7 +116,7 @@ class Action:
     outcomes: Outcomes | None = None
     items: ItemSpec | None = None
     coupon: str | None = None
-    deep_link: str | None = None
+    deep_link: Template | None = None
 
     @property
     def discount(self) -> float:
@@ -154,7 +145,7 @@ class Catalog:
         default_factory=lambda: Outcomes(frozenset({"Promotion Clicked"}),
                                          {"Order Completed": "revenue"}))
     learning: LearningConfig = field(default_factory=LearningConfig)
-    products_path: Path | None = None
+    products: ProductCatalog | None = None
     source: str = "<catalog>"
     layout: Layout = field(init=False)
     features: FeatureSpace = field(init=False)

@@ -22,14 +22,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine import metrics
-from engine.catalog import Catalog, Trigger
+from engine.catalog import Action, Catalog, Trigger
 from engine.contact import ContactPolicy, in_quiet_hours
+from engine.copurchase import CoPurchase
 from engine.crosses import CrossSpace
 from engine.decision import Decision, decision_id, seed_of
 from engine.kernels import STATUS
 from engine.model import ResponseModel, ValueModel
 from engine.policy import Choice, Policy
-from engine.render import render_legacy, scope
+from engine.products import Item, RecentItems
+from engine.render import scope, top_categories
 from engine.scorer import Scorer, WeightBoard
 from engine.uplift import UpliftTracker
 from features.context import ContextTable
@@ -42,6 +44,8 @@ __all__ = ["CoreConfig", "DecisionCore", "Example", "Finished", "StepResult"]
 
 DAY = 86400.0
 _MAX_PENDING = 16
+NEW_ARRIVALS = 30 * DAY
+"""Products added within this long before a decision count as new arrivals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,8 @@ class StepResult:
     decisions: list[Decision] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
     finished: list[Finished] = field(default_factory=list)
+    orders: list[tuple[str, ...]] = field(default_factory=list)
+    """Item ids of each order (the co-purchase counts learn from them)."""
 
 
 class DecisionCore:
@@ -104,6 +110,7 @@ class DecisionCore:
         self.model = ResponseModel()
         self.model.bind(catalog, self.crosses, x_hint=float(x0 @ x0))
         self.values = ValueModel(prior_weight=catalog.learning.value_prior_weight)
+        self.copurchase = CoPurchase()
         self.board = WeightBoard(catalog, self.model, self.values)
         self.scorer = Scorer(catalog, self.board, n_draws=self.config.n_draws,
                              top_k=self.config.top_k, python=self.config.python_kernels)
@@ -167,7 +174,10 @@ class DecisionCore:
         now = max(event.ts, state.row[Slot.DECAY_TS])
         self._fire_due(key, state, now, res)
         cat = self.catalog
+        bought = len(state.bought), int(state.row[Slot.ORDERS])
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
+        if int(state.row[Slot.ORDERS]) > bought[1]:
+            res.orders.append(tuple(_order_items(event)))
         self._attribute(state, event, now, res)
         self._schedule(state, event, now)
         placement = _placement(event)
@@ -365,6 +375,7 @@ class DecisionCore:
         C = self.crosses.matrix(state, now)
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok, treatment_ok = self.policy.actions(state, now)
+        items = self._items(state, now, action_ok)
         did = decision_id(key, trigger, cause, placement)
         scored = self.scorer.score(x, rule, C, channel_ok, action_ok, treatment_ok,
                                    self.budget_left, int(state.stage), trigger, seed_of(did))
@@ -388,8 +399,9 @@ class DecisionCore:
             did, t, a, ch, now, policy, x, C[t].copy(), prob,
             respond_by=now + float(cat.respond_window[t]),
             attribute_by=now + max(cat.attribution_of(action), float(cat.respond_window[t]))))
-        sc = scope(cat, action, channel, state, [], signals)
-        msg = action.messages[channel]
+        chosen_items = items.get(a) or self._select(action, state, now)
+        sc = scope(cat, action, channel, state, chosen_items, signals)
+        rendered = action.messages[channel].render(sc)
         p_resp = 1.0 / (1.0 + math.exp(-(float(self.board.W[t] @ x + self.board.b[t])
                                          + float(C[t] @ self.board.cross_w))))
         decision = Decision(
@@ -402,8 +414,10 @@ class DecisionCore:
             channel=channel,
             action_id=action.id,
             kind=action.kind,
-            message=render_legacy(msg.body, sc),
-            subject=render_legacy(msg.subject, sc) if msg.subject else None,
+            message=rendered.body,
+            subject=rendered.subject,
+            items=[it.to_payload() for it in chosen_items],
+            deep_link=action.deep_link.render(sc).strip() if action.deep_link else None,
             probability=round(prob, 6),
             policy=policy,
             model_version=self.model_version,
@@ -417,6 +431,34 @@ class DecisionCore:
         metrics.channel_by(channel).inc()
         metrics.DECISION_LATENCY.observe(decision.latency_us / 1e6)
         res.decisions.append(decision)
+
+    def _select(self, action: Action, state: CustomerState, now: float) -> list[Item]:
+        """The items a decision of `action` carries (none without an `items:` spec)."""
+        cat = self.catalog
+        if action.items is None or cat.products is None:
+            return []
+        cats = ([action.category] if action.category is not None
+                else [cat.world.category_id(i) or "" for i in top_categories(cat, state, 2)])
+        sel = cat.products.select(action.items.source,
+                                  RecentItems(state.viewed, state.added, state.bought),
+                                  action.items.limit, categories=cats,
+                                  since_ts=now - NEW_ARRIVALS, learned=self.copurchase)
+        if sel.missing:
+            metrics.UNKNOWN_ITEMS.inc(sel.missing)
+        return list(sel.items)
+
+    def _items(self, state: CustomerState, now: float, action_ok: np.ndarray
+               ) -> dict[int, list[Item]]:
+        """Items of the actions that need some (`items.min`); an action short of its
+        minimum is not eligible this time."""
+        out: dict[int, list[Item]] = {}
+        for a, action in enumerate(self.catalog.actions):
+            if action.items is None or action.items.min == 0 or not action_ok[a]:
+                continue
+            out[a] = self._select(action, state, now)
+            if len(out[a]) < action.items.min:
+                action_ok[a] = 0
+        return out
 
     def _delivered(self, state: CustomerState, now: float, t: int) -> None:
         """Count a delivery: caps and cooldowns, and the response history crosses read."""
@@ -473,6 +515,15 @@ class DecisionCore:
             "excluded": {STATUS[i]: int(counts[i]) for i in range(1, len(STATUS)) if counts[i]},
             "channels_closed": channel_reasons,
         }
+
+
+def _order_items(event: Event) -> list[str]:
+    products = event.properties.get("products")
+    if not isinstance(products, list):
+        return []
+    ids = (p.get("product_id", p.get("sku", p.get("id"))) for p in products
+           if isinstance(p, dict))
+    return [str(i)[:64] for i in ids if isinstance(i, str | int) and not isinstance(i, bool)]
 
 
 def _check(v: float, op: int, c: float) -> bool:

@@ -185,7 +185,7 @@ class Engine:
     # ----------------------------------------------------------------- internals
 
     def _finish(self, key: str, state: CustomerState, res: StepResult) -> list[Decision]:
-        self.learning.apply(self.core, [*res.examples, *res.finished])
+        self.learning.apply(self.core, [*res.examples, *res.finished, *res.orders])
         for due in state.timers.values():
             heapq.heappush(self._timers, (due, key))
         return res.decisions

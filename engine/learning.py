@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.copurchase import CoPurchase
 from engine.core import DecisionCore, Example, Finished
 from engine.model import ResponseModel, ValueModel
 from engine.uplift import PolicyStats
@@ -40,6 +41,7 @@ class Learning:
 
     model: ResponseModel
     values: ValueModel
+    copurchase: CoPurchase = field(default_factory=CoPurchase)
     tallies: dict[str, Tally] = field(default_factory=dict)
     version: int = 0
     """Publishes so far (the weight board's version)."""
@@ -47,13 +49,17 @@ class Learning:
     @classmethod
     def of(cls, core: DecisionCore) -> Learning:
         """The learning state of a core (shares its models)."""
-        return cls(core.model, core.values)
+        return cls(core.model, core.values, core.copurchase)
 
-    def apply(self, core: DecisionCore, items: list[Example | Finished]) -> None:
-        """Learn from labelled and finished decisions, then republish once."""
+    def apply(self, core: DecisionCore, items: list[Example | Finished | tuple[str, ...]]
+              ) -> None:
+        """Learn from labelled and finished decisions (and orders' items), then republish."""
         if not items:
             return
         for item in items:
+            if isinstance(item, tuple):
+                self.copurchase.observe_order(item)
+                continue
             if isinstance(item, Example):
                 core.learn(item)
             else:

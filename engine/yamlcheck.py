@@ -17,7 +17,9 @@ Path_ = tuple[Any, ...]
 
 
 def _line_index(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
-    out[path] = node.start_mark.line + 1
+    # a block scalar's text starts on the line after its `|` or `>` indicator
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    out[path] = node.start_mark.line + 1 + int(block)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             out[(*path, k.value)] = k.start_mark.line + 1

@@ -88,6 +88,7 @@ def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
     out: list[Out] = [("decision", d) for d in res.decisions]
     out += [("example", e) for e in res.examples]
     out += [("finished", f) for f in res.finished]
+    out += [("order", o) for o in res.orders]
     return out
 
 
@@ -215,7 +216,7 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
         return self.key, copy.deepcopy(self.state), copy.deepcopy(self.guard)
 
 
-class LearnLogic(StatefulLogic[Example | Finished, int, Learning]):
+class LearnLogic(StatefulLogic[Example | Finished | tuple[str, ...], int, Learning]):
     """The response and value models (one key: every treatment shares them); each item is
     learned and republished into the process's scorer.
 
@@ -228,7 +229,8 @@ class LearnLogic(StatefulLogic[Example | Finished, int, Learning]):
         self.learning = (restore_learning(rt.core, resume) if resume is not None
                          else Learning.of(rt.core))
 
-    def on_item(self, value: Example | Finished) -> tuple[Iterable[int], bool]:
+    def on_item(self, value: Example | Finished | tuple[str, ...]
+                ) -> tuple[Iterable[int], bool]:
         self.learning.apply(self.rt.core, [value])
         return [], StatefulLogic.RETAIN
 
