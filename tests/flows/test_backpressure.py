@@ -9,11 +9,11 @@ from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSink, run_main
 
-from bench.workloads import sim_records
 from features.schema import RawRecord
 from flows.dataflow import build_flow
 from flows.runtime import Runtime
 from flows.settings import Settings
+from tests.flows.workloads import sim_records
 
 BATCH = 200
 PAUSE = 0.02
@@ -34,7 +34,7 @@ class _Source(DynamicSource[RawRecord]):
             def next_batch(self) -> list[RawRecord]:
                 if src.read >= len(src.records):
                     raise StopIteration
-                src.most_ahead = max(src.most_ahead, src.read - src.rt.done("bench"))
+                src.most_ahead = max(src.most_ahead, src.read - src.rt.done("sim"))
                 batch = src.records[src.read:src.read + BATCH]
                 src.read += len(batch)
                 return batch
@@ -63,14 +63,14 @@ def test_a_slow_sink_holds_the_source_back():
     records = sim_records(6_000, 300, seed=2)
     settings = Settings(seed=2, progress=False, metrics_port=0)
     rt = Runtime(settings)
-    rt.track("bench")
+    rt.track("sim")
     source, sink = _Source(records, rt), _SlowSink()
     flow = build_flow(settings, source=source, decisions=sink, dead_letters=TestingSink([]),
                       runtime=rt)
     started = time.perf_counter()
     run_main(flow)
     elapsed = time.perf_counter() - started
-    assert rt.done("bench") == len(records)
+    assert rt.done("sim") == len(records)
     assert sink.writes >= 10 and elapsed >= sink.writes * PAUSE  # the sink was in the way
     # while the sink was slow the source read at most a couple of batches ahead of what the
     # flow had handled: backpressure, not an ever-growing buffer
