@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 from prometheus_client import start_http_server
 
@@ -31,6 +31,7 @@ from flows.kafka import ensure_topics
 from flows.progress import Progress, events_seen
 from flows.runtime import get_runtime
 from flows.settings import ENV_PREFIX, Settings, kafka_settings
+from flows.store import init_store, scrub
 from flows.subscriber import DecisionSubscriber
 
 __all__ = ["main"]
@@ -148,13 +149,12 @@ def _collect(settings: Settings) -> dict[str, Any]:
 
 
 def _recovery(settings: Settings) -> RecoveryConfig | None:
-    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use."""
+    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use and
+    scrubbed at every start (`flows.store`)."""
     if not settings.recovery_dir:
         return None
     path = Path(settings.recovery_dir)
-    if not any(path.glob("part-*.sqlite3")):
-        path.mkdir(parents=True, exist_ok=True)
-        init_db_dir(path, 1)
+    init_store(path, 1)
     return RecoveryConfig(path, backup_interval=timedelta(seconds=settings.backup_interval))
 
 
@@ -178,6 +178,8 @@ def _execute(settings: Settings) -> dict[str, Any]:
                 cli_main(flow, **run)
         else:
             cli_main(flow, **run)
+        if settings.recovery_dir:  # a clean stop: nothing of a deleted snapshot stays
+            scrub(Path(settings.recovery_dir))
     finally:
         if collector is not None:
             collector.stop()

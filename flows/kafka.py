@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from engine import metrics
-from engine.decision import Decision
+from engine.decision import SCHEMA_VERSION, Decision
 from features.deadletter import DeadLetter
 from features.identity import customer_key
 from features.schema import RawRecord
@@ -163,7 +163,7 @@ def decision_message(settings: Settings, d: Decision) -> KafkaSinkMessage[bytes,
     """A decision keyed by the keyed hash of the customer id (no raw id in the key)."""
     key = customer_key("u:" + d.customer_id, settings.secret.encode()).encode()
     return KafkaSinkMessage(key, d.to_json(), topic=settings.decisions_topic,
-                            headers=[("journey.schema", b"journey.decision/1")])
+                            headers=[("journey.schema", SCHEMA_VERSION.encode())])
 
 
 def dead_letter_message(settings: Settings, d: DeadLetter) -> KafkaSinkMessage[None, bytes]:

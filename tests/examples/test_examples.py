@@ -26,7 +26,7 @@ from features.decode import decode
 REPO = Path(__file__).resolve().parents[2]
 SHOES = REPO / "examples" / "running_shoes"
 TELCO = REPO / "examples" / "telco"
-SCHEMA_V2 = REPO / "engine" / "decision.schema.v2.json"
+SCHEMA_V2 = REPO / "engine" / "decision.schema.json"
 LONDON = ZoneInfo("Europe/London")
 
 

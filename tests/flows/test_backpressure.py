@@ -9,11 +9,11 @@ from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSink, run_main
 
-from bench.workloads import sim_records
 from features.schema import RawRecord
 from flows.dataflow import build_flow
 from flows.runtime import Runtime
 from flows.settings import Settings
+from tests.flows.workloads import sim_records
 
 BATCH = 200
 PAUSE = 0.02
@@ -34,7 +34,7 @@ class _Source(DynamicSource[RawRecord]):
             def next_batch(self) -> list[RawRecord]:
                 if src.read >= len(src.records):
                     raise StopIteration
-                src.most_ahead = max(src.most_ahead, src.read - src.rt.done("bench"))
+                src.most_ahead = max(src.most_ahead, src.read - src.rt.done("sim"))
                 batch = src.records[src.read:src.read + BATCH]
                 src.read += len(batch)
                 return batch
@@ -67,13 +67,13 @@ def test_a_slow_sink_holds_the_source_back():
     records = sim_records(6_000, 300, seed=2)
     settings = Settings(seed=2, progress=False, metrics_port=0)
     rt = Runtime(settings)
-    rt.track("bench")
+    rt.track("sim")
     source = _Source(records, rt)
     sink = _SlowSink(source)
     flow = build_flow(settings, source=source, decisions=sink, dead_letters=TestingSink([]),
                       runtime=rt)
     run_main(flow)
-    assert rt.done("bench") == len(records)
+    assert rt.done("sim") == len(records)
     # the slow writes happened while the input was being read, all along it (not in one
     # burst after the source had raced to its end): the sink was in the source's way
     assert sink.writes >= 10

@@ -20,7 +20,6 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bench.workloads import sim_records
 from features.decode import decode
 from features.errors import DecodeError
 from features.identity import customer_key, routing_id
@@ -28,6 +27,7 @@ from flows.kafka import ensure_topics
 from flows.settings import Settings
 from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
 from tests.flows.replay import final_snapshots
+from tests.flows.workloads import sim_records
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ADDRESS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "19092")  # where kafka.sh listens
@@ -96,22 +96,20 @@ def _features(db: Path) -> dict[str, tuple[bytes, int]]:
             if ".update_and_decide." in step and snap[1] is not None}
 
 
-def _weights(db: Path) -> dict[str, tuple[np.ndarray, int]]:
-    """Each treatment's learned weights and update count."""
-    out = {}
-    for (step, key), snap in final_snapshots(db).items():
-        if ".learn." in step and isinstance(snap, tuple):
-            w, _b, _v = snap[1].export()
-            out[key] = (np.asarray(w, dtype=np.float64), snap[1].n)
-    return out
+def _weights(db: Path) -> tuple[np.ndarray, int]:
+    """The shared response model's exported rows (one per treatment) and its update count."""
+    [learning] = [snap for (step, _key), snap in final_snapshots(db).items()
+                  if ".learn." in step]
+    W, _b, _v, _cw, _cv = learning.model.export()
+    return np.asarray(W, dtype=np.float64), learning.model.n
 
 
-def _distance(a: dict[str, tuple[np.ndarray, int]],
-              b: dict[str, tuple[np.ndarray, int]]) -> tuple[float, float]:
-    """(relative L2 distance of the weights, ratio of learner updates) of `a` to `b`."""
-    dist = sum(float(np.linalg.norm(a[k][0] - b[k][0])) for k in b)
-    norm = sum(float(np.linalg.norm(w)) for w, _ in b.values())
-    return dist / norm, sum(n for _, n in a.values()) / sum(n for _, n in b.values())
+def _distance(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> tuple[float, float]:
+    """(relative L2 distance of the treatments' weight rows, ratio of learner updates) of
+    `a` to `b`."""
+    dist = float(np.linalg.norm(a[0] - b[0], axis=1).sum())
+    norm = float(np.linalg.norm(b[0], axis=1).sum())
+    return dist / norm, a[1] / b[1]
 
 
 def test_kill_9_mid_run_and_resume_over_kafka(tmp_path):

@@ -16,7 +16,6 @@ from bytewax.testing import cluster_main, run_main
 from confluent_kafka import Producer
 from segment.analytics import Client
 
-from bench.workloads import sim_records
 from features.identity import customer_key
 from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
@@ -25,6 +24,7 @@ from flows.runtime import Runtime
 from flows.settings import Settings
 from flows.subscriber import DecisionSubscriber
 from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
+from tests.flows.workloads import sim_records
 
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
