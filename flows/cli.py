@@ -36,14 +36,14 @@ from flows.subscriber import DecisionSubscriber
 __all__ = ["main"]
 
 _SKIP = {"replay": {"source", "input", "customers", "events", "sim_partitions", "bad_rate"}}
-_ONLY = {"collect": {"brokers", "kafka_config", "events_topic", "context_topic",
+_ONLY = {"collect": {"brokers", "kafka_config", "kafka_timeout", "events_topic", "context_topic",
                      "outcomes_topic", "decisions_topic", "dead_letter_topic", "partitions",
                      "secret", "collector_host", "collector_port", "write_keys",
                      "admin_keys", "collector_timeout", "collector_connections",
                      "collector_dead_letter_budget", "collector_capacity", "metrics_host",
                      "metrics_port"},
          "subscribe": {"brokers", "kafka_config", "decisions_topic"},
-         "forget": {"brokers", "kafka_config", "events_topic", "secret"}}
+         "forget": {"brokers", "kafka_config", "kafka_timeout", "events_topic", "secret"}}
 
 
 def _add_flags(p: argparse.ArgumentParser, command: str) -> None:
@@ -98,7 +98,7 @@ def _forget(settings: Settings, user_id: str | None, anonymous_id: str | None) -
         raise JourneyError(str(e)) from e
     ensure_topics(settings, [settings.events_topic])
     forwarder = KafkaForwarder(settings, 1)
-    forwarder.offer([request])
+    forwarder.offer([request], [])
     forwarder.close()
     if forwarder.failed:
         msg = "the forget request was not delivered to Kafka (see the log); send it again"

@@ -50,6 +50,8 @@ class Settings:
     brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers host:port[,..]"})
     kafka_config: str = field(default="", metadata={
         "help": "extra librdkafka settings, k=v;k=v (e.g. security.protocol=SASL_SSL;...)"})
+    kafka_timeout: float = field(default=30.0, metadata={
+        "help": "seconds to wait for the broker at start-up, retrying with backoff"})
     events_topic: str = field(default="journey.events", metadata={"help": "events topic"})
     context_topic: str = field(default="journey.context", metadata={"help": "context topic"})
     outcomes_topic: str = field(default="journey.outcomes", metadata={"help": "outcomes topic"})
