@@ -72,7 +72,7 @@ def _default_source(settings: Settings, rt: Runtime) -> Source[Any]:
         ensure_topics(settings)
         return kafka_source(settings)
     if settings.source == "collector":
-        return CollectorSource(rt.collector_queue, settings.batch_size, settings.collector_limit)
+        return CollectorSource(rt.collector_queue, settings.batch_size)
     return SimulatorSource(rt)
 
 

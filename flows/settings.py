@@ -14,9 +14,12 @@ from typing import Any
 from features.decode import LATEST
 from features.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings", "kafka_settings"]
+__all__ = ["DEV_SECRET", "ENV_PREFIX", "Settings", "kafka_settings"]
 
 ENV_PREFIX = "JOURNEY_"
+
+DEV_SECRET = "journey-development-secret"
+"""The built-in hashing secret: fine for the simulator and replays, public everywhere else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,8 @@ class Settings:
     bad_rate: float = field(default=0.001,
                             metadata={"help": "share of malformed records the simulator injects"})
     control_share: float = field(default=0.05, metadata={"help": "share on the control policy"})
-    secret: str = field(default="journey-development-secret",
-                        metadata={"help": "key for customer-id hashes (set it in production)"})
+    secret: str = field(default=DEV_SECRET, metadata={
+        "help": "key for customer-id hashes, any length (set it outside demo runs)"})
     metrics_port: int = field(default=9464, metadata={"help": "Prometheus /metrics port, 0=off"})
     metrics_host: str = field(default="127.0.0.1",
                               metadata={"help": "address /metrics binds (0.0.0.0 in containers)"})
@@ -49,6 +52,8 @@ class Settings:
     brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers host:port[,..]"})
     kafka_config: str = field(default="", metadata={
         "help": "extra librdkafka settings, k=v;k=v (e.g. security.protocol=SASL_SSL;...)"})
+    kafka_timeout: float = field(default=30.0, metadata={
+        "help": "seconds to wait for the broker at start-up, retrying with backoff"})
     events_topic: str = field(default="journey.events", metadata={"help": "events topic"})
     context_topic: str = field(default="journey.context", metadata={"help": "context topic"})
     outcomes_topic: str = field(default="journey.outcomes", metadata={"help": "outcomes topic"})
@@ -64,6 +69,16 @@ class Settings:
     collector_port: int = field(default=8088, metadata={"help": "collector HTTP port"})
     write_keys: str = field(default="", metadata={
         "help": "write keys the collector accepts, comma-separated (empty: any key)"})
+    admin_keys: str = field(default="", metadata={
+        "help": "server-side keys the collector accepts erasure and consent changes from,"
+                " comma-separated (never put them in browser code)"})
+    collector_timeout: float = field(default=10.0, metadata={
+        "help": "seconds a collector client has to send a whole request, or the next one"})
+    collector_connections: int = field(default=1000, metadata={
+        "help": "open collector connections at most (the longest idle is closed beyond)"})
+    collector_dead_letter_budget: int = field(default=1 << 20, metadata={
+        "help": "bytes of dead letters per minute one client address or write key may store"
+                " (0 = no bound)"})
     collector_capacity: int = field(default=10_000, metadata={
         "help": "events the collector buffers before answering 429"})
     collector_limit: int = field(default=0, metadata={
@@ -121,6 +136,11 @@ class Settings:
     def write_key_set(self) -> tuple[str, ...]:
         """The collector's accepted write keys (empty: any non-empty key)."""
         return tuple(k.strip() for k in self.write_keys.split(",") if k.strip())
+
+    @property
+    def admin_key_set(self) -> tuple[str, ...]:
+        """The collector's privileged (server-side) keys."""
+        return tuple(k.strip() for k in self.admin_keys.split(",") if k.strip())
 
     @property
     def kafka_sink(self) -> bool:
@@ -185,8 +205,16 @@ class Settings:
                    "wake_limit, timer_sweep > 0")
             raise ConfigError(msg)
         if min(self.customers, self.sim_partitions, self.batch_size,
-               self.collector_capacity) < 1:
-            msg = "customers, sim_partitions, batch_size and collector_capacity must be >= 1"
+               self.collector_capacity, self.collector_connections) < 1:
+            msg = ("customers, sim_partitions, batch_size, collector_capacity and "
+                   "collector_connections must be >= 1")
+            raise ConfigError(msg)
+        if self.collector_timeout <= 0 or self.collector_dead_letter_budget < 0:
+            msg = "collector_timeout must be > 0 and collector_dead_letter_budget >= 0"
+            raise ConfigError(msg)
+        if not self.secret:
+            msg = ("the secret is empty, which would leave customer-id hashes unkeyed: set "
+                   "JOURNEY_SECRET (or --secret) to a random value, e.g. `openssl rand -hex 32`")
             raise ConfigError(msg)
 
 

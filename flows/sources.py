@@ -97,19 +97,15 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, None]):
 
 
 class _CollectorPartition(StatefulSourcePartition[RawRecord | DeadLetter, None]):
-    def __init__(self, queue: QueueForwarder, batch: int, limit: int) -> None:
+    def __init__(self, queue: QueueForwarder, batch: int) -> None:
         self.queue = queue
         self.batch = batch
-        self.limit = limit
-        self.taken = 0
         self.idle = False
 
     def next_batch(self) -> list[RawRecord | DeadLetter]:
-        if self.limit and self.taken >= self.limit:
+        items = self.queue.take(self.batch)
+        if not items and self.queue.finished:  # drained, or --collector-limit reached
             raise StopIteration
-        n = min(self.batch, self.limit - self.taken) if self.limit else self.batch
-        items = self.queue.take(n)
-        self.taken += len(items)
         self.idle = not items
         return items
 
@@ -121,19 +117,19 @@ class _CollectorPartition(StatefulSourcePartition[RawRecord | DeadLetter, None])
 
 
 class CollectorSource(FixedPartitionedSource[RawRecord | DeadLetter, None]):
-    """Events the in-process HTTP collector accepted (one partition, in arrival order)."""
+    """Events the in-process HTTP collector accepted (one partition, in arrival order); it
+    ends once the queue is closed (drain, or its limit) and empty."""
 
-    def __init__(self, queue: QueueForwarder, batch: int = 500, limit: int = 0) -> None:
+    def __init__(self, queue: QueueForwarder, batch: int = 500) -> None:
         self.queue = queue
         self.batch = batch
-        self.limit = limit
 
     def list_parts(self) -> list[str]:
         return ["collector"]
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: None) -> _CollectorPartition:
-        return _CollectorPartition(self.queue, self.batch, self.limit)
+        return _CollectorPartition(self.queue, self.batch)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
