@@ -196,6 +196,20 @@ def _stamp(where: str, msg: dict[str, Any], received: float, sent_at: Any) -> No
     msg["timestamp"] = _iso(corrected)
 
 
+def _strip_consent(msg: dict[str, Any]) -> None:
+    """Consent only from a privileged key: a write key's event keeps everything but the
+    consent it carries (`traits.consent`, `context.consent`, `context.traits.consent`), so
+    a browser with a consent manager still tracks, and nobody re-consents someone else."""
+    for holder, key in ((msg, "traits"), (msg, "context")):
+        part = holder.get(key)
+        if isinstance(part, dict) and "consent" in part:
+            holder[key] = {k: v for k, v in part.items() if k != "consent"}
+    ctx = msg.get("context")
+    traits = ctx.get("traits") if isinstance(ctx, dict) else None
+    if isinstance(traits, dict) and "consent" in traits:
+        msg["context"] = {**ctx, "traits": {k: v for k, v in traits.items() if k != "consent"}}
+
+
 def _validate(index: int, msg: Any, call: str | None, received: float, sent_at: Any,
               privileged: bool, restricted: Callable[[Event], str | None] | None) -> Accepted:
     where = "event" if index < 0 else f"batch[{index}]"
@@ -209,6 +223,8 @@ def _validate(index: int, msg: Any, call: str | None, received: float, sent_at: 
                           f"{where}: type must be one of {sorted(CALLS)}")
     msg.pop("writeKey", None)
     msg.pop(PRIVILEGED_FIELD, None)
+    if not privileged:
+        _strip_consent(msg)
     _stamp(where, msg, received, sent_at)
     try:
         if "messageId" not in msg:
