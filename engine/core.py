@@ -241,15 +241,16 @@ class DecisionCore:
         r[lay.kind_responded + cat.world.kind_index(action.kind)] += 1.0
         if action.discount > 0:
             r[lay.discount_responded] += 1.0
-        state.ignores.pop(p.action, None)
+        state.ignores.pop(cat.actions[p.action].id, None)
 
     def _ignore(self, state: CustomerState, p: Pending, res: StepResult) -> None:
         p.resolved = True
         res.examples.append(Example(p.treatment, p.x, p.c, False, p.policy))
         metrics.resolved_by(p.policy).inc()
-        n, ts = state.ignores.get(p.action, (0.0, p.respond_by))
+        aid = self.catalog.actions[p.action].id
+        n, ts = state.ignores.get(aid, (0.0, p.respond_by))
         decayed = n * math.exp(-max(p.respond_by - ts, 0.0) / (14 * DAY))
-        state.ignores[p.action] = (decayed + 1.0, max(p.respond_by, ts))
+        state.ignores[aid] = (decayed + 1.0, max(p.respond_by, ts))
 
     def _finish(self, p: Pending, res: StepResult) -> None:
         cat = self.catalog
@@ -434,7 +435,7 @@ class DecisionCore:
         self.budget_left[a] -= 1
         self._delivered(state, now, t)
         state.pending.append(Pending(
-            did, t, a, ch, now, policy, x, C[t].copy(), prob,
+            did, cat.treatment_id(t), t, a, ch, now, policy, x, C[t].copy(), prob,
             respond_by=now + float(cat.respond_window[t]),
             attribute_by=now + max(cat.attribution_of(action), float(cat.respond_window[t]))))
         p_resp = 1.0 / (1.0 + math.exp(-(float(self.board.W[t] @ x + self.board.b[t])
@@ -500,8 +501,9 @@ class DecisionCore:
         cat, lay = self.catalog, self.catalog.layout
         action, _ = cat.treatment(t)
         ch = int(cat.t_channel[t])
-        state.contacts.append(Contact(now, int(cat.t_action[t]), ch))
-        state.last_sent[t] = now
+        tid = cat.treatment_id(t)
+        state.contacts.append(Contact(now, action.id, cat.world.channels[ch]))
+        state.last_sent[tid] = now
         r = state.row
         lay.decay_to(state, now)
         r[lay.channel_sent + ch] += 1.0

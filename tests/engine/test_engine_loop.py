@@ -97,8 +97,7 @@ def test_an_unanswered_decision_is_labelled_at_the_end_of_its_response_window(en
     assert _labels(engine) == (n + 1, positives)  # label 0
     assert engine.core.board.version == version + 1
     state = next(iter(engine.states.values()))
-    action = [a.id for a in cat.actions].index(d.action_id)
-    assert state.ignores[action] == (1.0, d.ts + 2 * 3600.0)
+    assert state.ignores[d.action_id] == (1.0, d.ts + 2 * 3600.0)
     stats = engine.core.uplift.stats
     engine.advance_to(d.ts + cat.attribution_window - 1)
     assert d.policy not in stats or stats[d.policy].decisions == 0
