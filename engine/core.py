@@ -189,9 +189,9 @@ class DecisionCore:
         now = max(event.ts, state.row[Slot.DECAY_TS])
         self._fire_due(key, state, now, res)
         cat = self.catalog
-        bought = len(state.bought), int(state.row[Slot.ORDERS])
+        orders = int(state.row[Slot.ORDERS])
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
-        if int(state.row[Slot.ORDERS]) > bought[1]:
+        if int(state.row[Slot.ORDERS]) > orders:
             res.orders.append(tuple(_order_items(event)))
             summary = _summary(state)
             if summary is not None:
@@ -354,13 +354,25 @@ class DecisionCore:
         else:
             state.timers.pop("label", None)
 
+    def inputs(self, state: CustomerState, now: float
+               ) -> tuple[dict[str, float], RepurchaseEstimate, np.ndarray, np.ndarray]:
+        """What a decision reads of a customer at event time `now`: her region's signals,
+        her repurchase forecast, the model vector and the rule values."""
+        signals = self.context.lookup(state.region, now)
+        est = self.purchases(state, now)
+        x = self.catalog.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
+        return signals, est, x, self._rules(state, now, signals, est)
+
+    def _rules(self, state: CustomerState, now: float, signals: dict[str, float],
+               est: RepurchaseEstimate) -> np.ndarray:
+        return self.catalog.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
+                                         expected_orders=est.expected_orders)
+
     def _holds(self, trig: Trigger, state: CustomerState, now: float) -> bool:
         if not trig.when:
             return True
-        est = self.purchases(state, now)
-        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now),
-                                         p_repurchase=est.p_repurchase,
-                                         expected_orders=est.expected_orders)
+        signals = self.context.lookup(state.region, now)
+        rule = self._rules(state, now, signals, self.purchases(state, now))
         return all(_check(float(rule[p.feature]), p.op, p.value) for p in trig.when)
 
     def _fire_due(self, key: str, state: CustomerState, now: float, res: StepResult) -> None:
@@ -395,11 +407,7 @@ class DecisionCore:
                 placement: str | None, res: StepResult) -> None:
         t0 = time.perf_counter_ns()
         cat = self.catalog
-        signals = self.context.lookup(state.region, now)
-        est = self.purchases(state, now)
-        x = cat.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
-        rule = cat.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
-                                expected_orders=est.expected_orders)
+        signals, _, x, rule = self.inputs(state, now)
         C = self.crosses.matrix(state, now)
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok, treatment_ok = self.policy.actions(state, now)

@@ -165,11 +165,7 @@ class Engine:
             return {}
         now = max(state.row[Slot.LAST_SEEN], self.watermark)
         cat = self.core.catalog
-        signals = self.core.context.lookup(state.region, now)
-        est = self.core.purchases(state, now)
-        x = cat.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
-        r = cat.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
-                             expected_orders=est.expected_orders)
+        _, est, x, r = self.core.inputs(state, now)
         out: dict[str, Any] = {"stage": cat.lifecycle.label(state.stage),
                                "p_repurchase": est.p_repurchase,
                                "expected_orders": est.expected_orders,
