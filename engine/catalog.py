@@ -138,6 +138,8 @@ class Catalog:
     quiet_end: float
     attribution_window: float
     response_window: float
+    """`defaults.response_window` (channels without their own window and without that
+    default use 2 h inbound, 1 d outbound)."""
     world: World
     lifecycle: Lifecycle
     triggers: dict[str, Trigger] = field(default_factory=dict)

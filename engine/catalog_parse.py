@@ -32,6 +32,11 @@ from features.world import TRAIT_SOURCES, TRAIT_TYPES, Trait, World
 __all__ = ["parse"]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+INBOUND_WINDOW = 2 * 3600.0
+"""Response window of an inbound channel (web, app: an answer comes in the session) when
+neither the channel nor `defaults.response_window` sets one."""
+OUTBOUND_WINDOW = 86400.0
+"""Response window of an outbound channel (email, SMS, a call: answers come later)."""
 _ROOT_KEYS = {"version", "defaults", "world", "channels", "contact_policy", "placements",
               "triggers", "outcomes", "lifecycle", "learning", "actions"}
 _ACTION_KEYS = {"id", "kind", "channels", "stages", "triggers", "value", "lever", "cost", "when",
@@ -152,7 +157,7 @@ def _lifecycle(cx: Ctx, doc: Any) -> Lifecycle:
         else index[cx.names((*path, "on_inactivity"), inactive, index)[0]])
 
 
-def _channel(cx: Ctx, name: str, obj: Any, respond: float) -> ChannelPolicy:
+def _channel(cx: Ctx, name: str, obj: Any, respond: float | None) -> ChannelPolicy:
     path = ("channels", name)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise cx.fail(path, f"channel names are snake_case [a-z0-9_], got {name!r}")
@@ -171,8 +176,9 @@ def _channel(cx: Ctx, name: str, obj: Any, respond: float) -> ChannelPolicy:
         quiet_hours=bool(o.get("quiet_hours", False)),
         cap_count=int(cx.number((*path, "cap", "count"), cap.get("count", 1000))),
         cap_window=cx.duration((*path, "cap", "window"), cap.get("window", "1d")),
-        response_window=cx.duration((*path, "response_window"),
-                                    o.get("response_window", respond)),
+        response_window=cx.duration((*path, "response_window"), o.get(
+            "response_window", respond if respond is not None
+            else OUTBOUND_WINDOW if o.get("outbound", False) else INBOUND_WINDOW)),
         html=fmt == "html",
     )
 
@@ -350,9 +356,10 @@ def parse(text: str, source: str = "<catalog>", *, base: Path | None = None) -> 
                                      "response_window"})
     defaults = {"cooldown": d.get("cooldown", "1d"),
                 "suppress_after_ignores": d.get("suppress_after_ignores", 0)}
-    respond = cx.duration(("defaults", "response_window"), d.get("response_window", "2h"))
+    respond = (cx.duration(("defaults", "response_window"), d["response_window"])
+               if "response_window" in d else None)
     attribute = cx.duration(("defaults", "attribution_window"), d.get("attribution_window", "3d"))
-    if respond > attribute:
+    if respond is not None and respond > attribute:
         raise cx.fail(("defaults", "response_window"), "must not exceed attribution_window")
     chan_doc = cx.mapping(("channels",), root.get("channels"))
     if not chan_doc:
@@ -418,7 +425,7 @@ def parse(text: str, source: str = "<catalog>", *, base: Path | None = None) -> 
             quiet_end=cx.number(("contact_policy", "quiet_hours", "end"), quiet.get("end", 8),
                                 hi=24),
             attribution_window=attribute,
-            response_window=respond,
+            response_window=respond if respond is not None else INBOUND_WINDOW,
             world=world,
             lifecycle=lifecycle,
             triggers=triggers,

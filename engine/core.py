@@ -15,6 +15,7 @@ it). The `label` timer wakes the customer for both ends, whether or not she come
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ from engine.model import ResponseModel, ValueModel
 from engine.policy import Choice, Policy
 from engine.products import Item, RecentItems
 from engine.render import scope, top_categories
+from engine.repurchase import PurchaseSummary, RepurchaseEstimate, RepurchaseModel
 from engine.scorer import Scorer, WeightBoard
+from engine.templates import TemplateRenderError
 from engine.uplift import UpliftTracker
 from features.context import ContextTable
 from features.schema import Event
@@ -41,6 +44,8 @@ from features.update import apply_event
 from features.vector import local_hour
 
 __all__ = ["CoreConfig", "DecisionCore", "Example", "Finished", "StepResult"]
+
+log = logging.getLogger(__name__)
 
 DAY = 86400.0
 _MAX_PENDING = 16
@@ -55,6 +60,7 @@ class CoreConfig:
     seed: int = 7
     control_share: float = 0.05
     inactivity: float = 30 * DAY
+    repurchase_horizon: float = 30 * DAY
     top_k: int = 3
     n_draws: int = 32
     python_kernels: bool = False
@@ -95,6 +101,8 @@ class StepResult:
     finished: list[Finished] = field(default_factory=list)
     orders: list[tuple[str, ...]] = field(default_factory=list)
     """Item ids of each order (the co-purchase counts learn from them)."""
+    purchases: list[tuple[str, PurchaseSummary]] = field(default_factory=list)
+    """(customer key, purchase summary including the order): the repurchase model's data."""
 
 
 class DecisionCore:
@@ -111,6 +119,8 @@ class DecisionCore:
         self.model.bind(catalog, self.crosses, x_hint=float(x0 @ x0))
         self.values = ValueModel(prior_weight=catalog.learning.value_prior_weight)
         self.copurchase = CoPurchase()
+        self.repurchase = RepurchaseModel(horizon_days=self.config.repurchase_horizon / DAY,
+                                          seed=self.config.seed)
         self.board = WeightBoard(catalog, self.model, self.values)
         self.scorer = Scorer(catalog, self.board, n_draws=self.config.n_draws,
                              top_k=self.config.top_k, python=self.config.python_kernels)
@@ -134,6 +144,11 @@ class DecisionCore:
     def model_version(self) -> str:
         """Catalog version and weight-board publish count."""
         return f"{self.catalog.version}+{self.board.version}"
+
+    def purchases(self, state: CustomerState, now: float) -> RepurchaseEstimate:
+        """Her repurchase forecast at event time `now` (BG/NBD + a learned correction,
+        computed at read time from her purchase summary; `engine.repurchase`)."""
+        return self.repurchase.predict(_summary(state), now)
 
     def new_state(self, customer_id: str, *, known: bool) -> CustomerState:
         """A fresh customer in the catalog's world, at the lifecycle's first stage."""
@@ -178,6 +193,9 @@ class DecisionCore:
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
         if int(state.row[Slot.ORDERS]) > bought[1]:
             res.orders.append(tuple(_order_items(event)))
+            summary = _summary(state)
+            if summary is not None:
+                res.purchases.append((key, summary))
         self._attribute(state, event, now, res)
         self._schedule(state, event, now)
         placement = _placement(event)
@@ -209,9 +227,11 @@ class DecisionCore:
     # ----------------------------------------------------------------- outcomes
 
     def _respond(self, state: CustomerState, p: Pending, res: StepResult) -> None:
+        late = p.resolved
         p.responded = p.resolved = True
         res.examples.append(Example(p.treatment, p.x, p.c, True, p.policy))
-        metrics.resolved_by(p.policy).inc()
+        if not late:
+            metrics.resolved_by(p.policy).inc()
         metrics.rewards_by(p.policy).inc()
         lay, cat = self.catalog.layout, self.catalog
         action, _ = cat.treatment(p.treatment)
@@ -291,8 +311,10 @@ class DecisionCore:
         target = self._target(state, event)
         if name == "Promotion Viewed" and target is not None:
             target.viewed = True
-        if name in self._respond_events and target is not None and not target.resolved \
+        if name in self._respond_events and target is not None and not target.responded \
                 and name in cat.outcomes_of(cat.actions[target.action]).respond:
+            # a response after its window (already labelled ignored) is learned as a positive
+            # too: the fake-negative correction of delayed feedback (Ktena et al. 2019)
             self._respond(state, target, res)
         if name in self._convert_events:
             if target is None or not target.responded:
@@ -334,7 +356,10 @@ class DecisionCore:
     def _holds(self, trig: Trigger, state: CustomerState, now: float) -> bool:
         if not trig.when:
             return True
-        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now))
+        est = self.purchases(state, now)
+        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now),
+                                         p_repurchase=est.p_repurchase,
+                                         expected_orders=est.expected_orders)
         return all(_check(float(rule[p.feature]), p.op, p.value) for p in trig.when)
 
     def _fire_due(self, key: str, state: CustomerState, now: float, res: StepResult) -> None:
@@ -370,8 +395,10 @@ class DecisionCore:
         t0 = time.perf_counter_ns()
         cat = self.catalog
         signals = self.context.lookup(state.region, now)
-        x = cat.features.vectorize(state, now, signals)
-        rule = cat.rules.values(state, now, signals)
+        est = self.purchases(state, now)
+        x = cat.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
+        rule = cat.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
+                                expected_orders=est.expected_orders)
         C = self.crosses.matrix(state, now)
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok, treatment_ok = self.policy.actions(state, now)
@@ -393,15 +420,23 @@ class DecisionCore:
             self._choices[did] = choice
         action, channel = cat.treatment(t)
         a, ch = int(cat.t_action[t]), int(cat.t_channel[t])
+        chosen_items = items.get(a) or self._select(action, state, now)
+        sc = scope(cat, action, channel, state, chosen_items, signals)
+        try:
+            rendered = action.messages[channel].render(sc)
+            link = action.deep_link.render(sc).strip() if action.deep_link else None
+        except TemplateRenderError:
+            log.warning("template of %s@%s failed to render; no decision", action.id, channel,
+                        exc_info=True)
+            metrics.no_decision_by("template_error").inc()
+            self._choices.pop(did, None)
+            return
         self.budget_left[a] -= 1
         self._delivered(state, now, t)
         state.pending.append(Pending(
             did, t, a, ch, now, policy, x, C[t].copy(), prob,
             respond_by=now + float(cat.respond_window[t]),
             attribute_by=now + max(cat.attribution_of(action), float(cat.respond_window[t]))))
-        chosen_items = items.get(a) or self._select(action, state, now)
-        sc = scope(cat, action, channel, state, chosen_items, signals)
-        rendered = action.messages[channel].render(sc)
         p_resp = 1.0 / (1.0 + math.exp(-(float(self.board.W[t] @ x + self.board.b[t])
                                          + float(C[t] @ self.board.cross_w))))
         decision = Decision(
@@ -417,7 +452,7 @@ class DecisionCore:
             message=rendered.body,
             subject=rendered.subject,
             items=[it.to_payload() for it in chosen_items],
-            deep_link=action.deep_link.render(sc).strip() if action.deep_link else None,
+            deep_link=link,
             probability=round(prob, 6),
             policy=policy,
             model_version=self.model_version,
@@ -515,6 +550,16 @@ class DecisionCore:
             "excluded": {STATUS[i]: int(counts[i]) for i in range(1, len(STATUS)) if counts[i]},
             "channels_closed": channel_reasons,
         }
+
+
+def _summary(state: CustomerState) -> PurchaseSummary | None:
+    r = state.row
+    orders = int(r[Slot.ORDERS])
+    if orders < 1:
+        return None
+    first = r[Slot.FIRST_ORDER_TS] or r[Slot.FIRST_SEEN] or r[Slot.LAST_ORDER_TS]
+    return PurchaseSummary(orders, float(first), float(max(r[Slot.LAST_ORDER_TS], first)),
+                           float(r[Slot.REVENUE]))
 
 
 def _order_items(event: Event) -> list[str]:

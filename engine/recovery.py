@@ -24,6 +24,7 @@ def restore_learning(core: DecisionCore, learning: Learning) -> Learning:
     learning.model.bind(cat, core.crosses)
     core.model, core.values = learning.model, learning.values
     core.copurchase = learning.copurchase
+    core.repurchase = learning.repurchase
     index = {cat.treatment_id(t): t for t in range(cat.n_treatments)}
     for tid, tally in list(learning.tallies.items()):
         t = index.get(tid)

@@ -1,9 +1,5 @@
-"""The shipped examples: their data loads now, and the stories they tell (through `journey
-replay` and the in-process `Engine`) once the core reads catalog v2.
-
-Tests marked `needs_core` are xfail until catalog v2 lands in engine/catalog.py and
-engine/core.py; their assertions are the real ones.
-"""
+"""The shipped examples: their catalogs load, and the stories they tell come out, decision
+by decision, both through `journey replay` and through the in-process `Engine`."""
 
 from __future__ import annotations
 
@@ -33,7 +29,6 @@ TELCO = REPO / "examples" / "telco"
 SCHEMA_V2 = REPO / "engine" / "decision.schema.json"
 LONDON = ZoneInfo("Europe/London")
 
-needs_core = pytest.mark.xfail(strict=False, reason="needs catalog v2 in the core")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -193,7 +188,6 @@ def test_telco_events_decode_and_carry_the_ratings():
 # ---------------------------------------------------------------------------- core (later)
 
 
-@needs_core
 @pytest.mark.parametrize("example", [SHOES, TELCO], ids=["running_shoes", "telco"])
 def test_example_catalogs_load(example: Path):
     from engine import load_catalog
@@ -202,7 +196,6 @@ def test_example_catalogs_load(example: Path):
     assert [a.id for a in cat.actions] == [a["id"] for a in _doc(example)["actions"]]
 
 
-@needs_core
 def test_running_story(replay: Callable[[Path], list[dict]]):
     ds = replay(SHOES)
     cat = products(SHOES)
@@ -250,7 +243,6 @@ def test_running_story(replay: Callable[[Path], list[dict]]):
     assert all(r.name in text_of(post) for r in recs)
 
 
-@needs_core
 def test_telco_retention_offer_goes_to_the_at_risk_customer(
         replay: Callable[[Path], list[dict]]):
     ds = replay(TELCO)
