@@ -12,7 +12,8 @@ from engine import Engine
 from engine.catalog import DEFAULT_CATALOG, load_catalog, parse_catalog
 from engine.expressions import FLOAT32_MAX, OPS, Predicate, compile_expression
 from engine.kernels import _holds
-from features.rules import RULE_INDEX
+
+RULE_INDEX = load_catalog().rules.index
 
 NAMES = {"a": 0, "b": 1, "c": 2}
 LT, LE, GT, GE, EQ, NE = range(6)
