@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from engine.catalog import parse_catalog
+from engine.catalog import Catalog, parse_catalog
 from engine.contact import ContactPolicy, in_quiet_hours
 from features.state import Contact, CustomerState, Slot
 
@@ -61,9 +61,14 @@ actions:
 """
 
 
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return parse_catalog(CATALOG, "t.yaml")
+
+
 @pytest.fixture
-def policy() -> ContactPolicy:
-    return ContactPolicy(parse_catalog(CATALOG, "t.yaml"))
+def policy(catalog: Catalog) -> ContactPolicy:
+    return ContactPolicy(catalog)  # per test: mutmut maps __init__ to every test that uses it
 
 
 def _state(policy: ContactPolicy, *, granted: int = EMAIL | PUSH | SMS, denied: int = 0,
