@@ -125,3 +125,11 @@ def test_v2_errors_name_file_line_field_and_why(old, new, where, why):
     with pytest.raises(CatalogError) as e:
         parse_catalog(V2.replace(old, new), "w.yaml")
     assert str(e.value).startswith(where) and why in str(e.value), str(e.value)
+
+
+def test_a_single_alias_without_brackets_is_one_alias_not_its_letters():
+    # `aliases: sneakers` is accepted as a list of one (like every list of names); it used
+    # to be declared letter by letter ('s', 'n', 'e', ...), so "s" meant this category
+    cat = parse_catalog(V2.replace('aliases: ["Run"]', "aliases: Run"), "w.yaml")
+    assert cat.world.aliases == {"running": 0, "run": 0, "trail": 1, "trail > running": 1}
+    assert cat.world.category_of("n", count=False) >= 2  # a letter is no alias: a bucket
