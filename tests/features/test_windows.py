@@ -100,3 +100,45 @@ def test_merge_drops_what_the_newer_ring_no_longer_holds():
     fresh = _row()
     windows.merge(fresh, new, 3)  # into a counter that never counted
     assert _count(fresh, T0 + 20 * DAY) == 1.0
+
+
+def test_one_event_a_day_slides_day_by_day():
+    # by hand: after day d the 7-day window (plus the rest of the day) holds min(d + 1, 8)
+    row = _row()
+    for day in range(20):
+        windows.add(row, 3, WEEK, T0 + day * DAY + 3600)
+        assert _count(row, T0 + day * DAY + 7200) == min(day + 1, 8), day
+        assert row[4:].sum() == min(day + 1, 8)  # nothing stale kept in the ring
+    assert row[3] == 20_000 + 19  # the newest bucket's absolute index (daily buckets)
+
+
+@pytest.mark.parametrize(("late_days", "counted"), [(6, 2.0), (7, 2.0), (8, 1.0), (30, 1.0)])
+def test_how_late_an_event_may_be(late_days, counted):
+    row = _row()
+    windows.add(row, 3, WEEK, T0 + 10 * DAY)
+    windows.add(row, 3, WEEK, T0 + (10 - late_days) * DAY)
+    assert _count(row, T0 + 10 * DAY) == counted
+
+
+def test_a_gap_of_exactly_the_ring_clears_it():
+    row = _row()
+    windows.add(row, 3, WEEK, T0, amount=5.0)
+    windows.add(row, 3, WEEK, T0 + 3 * DAY, amount=2.0)
+    windows.add(row, 3, WEEK, T0 + 11 * DAY)  # 8 buckets after day 3: nothing left
+    assert row[4:].sum() == 1.0 and _count(row, T0 + 11 * DAY) == 1.0
+    windows.add(row, 3, WEEK, T0 + 19 * DAY)  # 8 after day 11, the bucket it shares
+    assert row[4:].sum() == 1.0
+
+
+def test_bucket_width_follows_the_window():
+    # a 30-day counter: 7 buckets of 30/7 days; a 1-hour counter: 7 buckets of 1/7 h
+    row = np.zeros(windows.WIDTH)
+    month = 30 * DAY
+    windows.add(row, 0, month, T0)
+    assert windows.count(row, 0, month, T0 + 29 * DAY) == 1.0
+    assert windows.count(row, 0, month, T0 + 35 * DAY) == 0.0  # 30 + one bucket (4.3 d)
+    hour = np.zeros(windows.WIDTH)
+    windows.add(hour, 0, 3600.0, T0)
+    assert windows.count(hour, 0, 3600.0, T0 + 3599) == 1.0
+    assert windows.count(hour, 0, 3600.0, T0 + 3600 + 3600 / 7) == 0.0
+    assert windows.BUCKETS == 8 and windows.WIDTH == 9
