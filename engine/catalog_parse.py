@@ -171,9 +171,9 @@ def _channel(cx: Ctx, name: str, obj: Any, respond: float | None) -> ChannelPoli
     return ChannelPolicy(
         name=name,
         cost=cx.number((*path, "cost"), o.get("cost", 0.0)),
-        opt_in=bool(o.get("opt_in", False)),
-        outbound=bool(o.get("outbound", False)),
-        quiet_hours=bool(o.get("quiet_hours", False)),
+        opt_in=cx.flag((*path, "opt_in"), o.get("opt_in", False)),
+        outbound=cx.flag((*path, "outbound"), o.get("outbound", False)),
+        quiet_hours=cx.flag((*path, "quiet_hours"), o.get("quiet_hours", False)),
         cap_count=int(cx.number((*path, "cap", "count"), cap.get("count", 1000))),
         cap_window=cx.duration((*path, "cap", "window"), cap.get("window", "1d")),
         response_window=cx.duration((*path, "response_window"), o.get(

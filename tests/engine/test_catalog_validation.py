@@ -125,3 +125,25 @@ def test_v2_errors_name_file_line_field_and_why(old, new, where, why):
     with pytest.raises(CatalogError) as e:
         parse_catalog(V2.replace(old, new), "w.yaml")
     assert str(e.value).startswith(where) and why in str(e.value), str(e.value)
+
+
+CALL_CENTRE = "call_centre: {cost: 4.0, opt_in: true, outbound: true, response_window: 3d}"
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    ("opt_in: true", "opt_in: no", "channels.call_centre.opt_in: expected true or false, got 'no'"),
+    ("outbound: true", "outbound: off",
+     "channels.call_centre.outbound: expected true or false, got 'off'"),
+    ("outbound: true", "outbound: true, quiet_hours: 1",
+     "channels.call_centre.quiet_hours: expected true or false, got 1"),
+])
+def test_channel_flags_are_booleans(old, new, why):
+    """YAML 1.2 booleans (so a trigger's `on:` is a key): `no` and `off` are strings, which
+    must not silently read as true."""
+    assert CALL_CENTRE in V2
+    with pytest.raises(CatalogError) as e:
+        parse_catalog(V2.replace(CALL_CENTRE, CALL_CENTRE.replace(old, new)), "w.yaml")
+    assert str(e.value) == f"w.yaml:10: {why}"
+    ok = parse_catalog(V2.replace(CALL_CENTRE, CALL_CENTRE.replace("opt_in: true",
+                                                                  "opt_in: false")), "w.yaml")
+    assert ok.channels["call_centre"].opt_in is False and ok.channels["call_centre"].outbound
