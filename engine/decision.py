@@ -11,7 +11,7 @@ import orjson
 
 __all__ = ["SCHEMA_VERSION", "Decision", "decision_id", "seed_of"]
 
-SCHEMA_VERSION = "journey.decision/1"
+SCHEMA_VERSION = "journey.decision/2"
 
 
 def decision_id(customer_key: str, trigger: str, cause: str, placement: str | None) -> str:
@@ -47,6 +47,11 @@ class Decision:
     ranking: list[dict[str, Any]] = field(default_factory=list)
     reasons: dict[str, Any] = field(default_factory=dict)
     latency_us: float = 0.0
+    subject: str | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    coupon: str | None = None
+    deep_link: str | None = None
+    expected_value: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with ISO-8601 event time and the schema version."""

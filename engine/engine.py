@@ -21,16 +21,14 @@ from engine import metrics
 from engine.catalog import Catalog, load_catalog
 from engine.core import CoreConfig, DecisionCore, StepResult
 from engine.decision import Decision
-from engine.learners import ActionLearner
-from engine.learning import learn_action, learn_repurchase
+from engine.learning import Learning
+from engine.policy import Policy
 from engine.routing import DeviceProfile, Forward, device_event, known_event
 from features.decode import EARLIEST, decode
 from features.guard import KeyGuard
 from features.identity import customer_key, routing_id
-from features.rules import RULE_NAMES, rule_values
 from features.schema import Event
 from features.state import CustomerState, Slot
-from features.vector import FEATURE_NAMES, vectorize
 
 __all__ = ["DEFAULT_SECRET", "Engine"]
 
@@ -42,11 +40,12 @@ class Engine:
     """Ingest events, make decisions, learn from outcomes: all in one process."""
 
     def __init__(self, catalog: Catalog | None = None, *, seed: int = 7,
-                 config: CoreConfig | None = None, secret: bytes = DEFAULT_SECRET) -> None:
+                 config: CoreConfig | None = None, secret: bytes = DEFAULT_SECRET,
+                 policy: Policy | None = None) -> None:
         cat = catalog or load_catalog()
-        self.core = DecisionCore(cat, config or CoreConfig(seed=seed))
+        self.core = DecisionCore(cat, config or CoreConfig(seed=seed), policy=policy)
         self.secret = secret
-        self.learners = [ActionLearner() for _ in range(cat.n_treatments)]
+        self.learning = Learning.of(self.core)
         self.states: dict[str, CustomerState] = {}
         self.devices: dict[str, DeviceProfile] = {}
         self.guards: dict[str, KeyGuard] = {}
@@ -63,7 +62,7 @@ class Engine:
     def _state(self, key: str, customer_id: str, known: bool) -> CustomerState:
         state = self.states.get(key)
         if state is None:
-            state = self.states[key] = CustomerState(customer_id, known=known)
+            state = self.states[key] = self.core.new_state(customer_id, known=known)
         return state
 
     def _guard(self, key: str) -> KeyGuard:
@@ -159,12 +158,13 @@ class Engine:
         if state is None:
             return {}
         now = max(state.row[Slot.LAST_SEEN], self.watermark)
+        cat = self.core.catalog
         signals = self.core.context.lookup(state.region, now)
-        x = vectorize(state, now, signals)
-        r = rule_values(state, now, signals)
-        out: dict[str, Any] = {"stage": state.stage.label}
-        out.update({n: float(x[i]) for i, n in enumerate(FEATURE_NAMES)})
-        out.update({f"rule.{n}": float(r[i]) for i, n in enumerate(RULE_NAMES)})
+        x = cat.features.vectorize(state, now, signals)
+        r = cat.rules.values(state, now, signals)
+        out: dict[str, Any] = {"stage": cat.lifecycle.label(state.stage)}
+        out.update({n: float(x[i]) for i, n in enumerate(cat.features.names)})
+        out.update({f"rule.{n}": float(r[i]) for i, n in enumerate(cat.rules.names)})
         return out
 
     def forget(self, customer_id: str) -> None:
@@ -185,10 +185,7 @@ class Engine:
     # ----------------------------------------------------------------- internals
 
     def _finish(self, key: str, state: CustomerState, res: StepResult) -> list[Decision]:
-        for ex in res.examples:
-            learn_action(self.learners[ex.treatment], ex, self.core.board)
-        for x, y in res.repurchase:
-            learn_repurchase(self.core.repurchase, x, y)
+        self.learning.apply(self.core, [*res.examples, *res.finished])
         for due in state.timers.values():
             heapq.heappush(self._timers, (due, key))
         return res.decisions

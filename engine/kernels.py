@@ -109,10 +109,45 @@ def _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
-               trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
-               cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-               trigger_bit, seed, n_draws, status, topk, topk_score):
+def _score_row(
+    x,
+    rule,
+    pre,
+    W,
+    b,
+    V,
+    vmax,
+    off,
+    off_var,
+    value,
+    lever,
+    cost,
+    t_channel,
+    t_action,
+    stage_mask,
+    trigger_mask,
+    pred_ptr,
+    pred_feat,
+    pred_op,
+    pred_val,
+    cw_ptr,
+    cw_feat,
+    cw_op,
+    cw_val,
+    cw_group,
+    cw_weight,
+    channel_ok,
+    action_ok,
+    treatment_ok,
+    budget_left,
+    stage_bit,
+    trigger_bit,
+    seed,
+    n_draws,
+    status,
+    topk,
+    topk_score,
+):
     """One decision. `pre` holds precomputed logits (batched GEMM) or is empty."""
     n, nf = W.shape
     have_pre = pre.shape[0] > 0
@@ -140,7 +175,7 @@ def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_act
         if channel_ok[t_channel[t]] == 0:
             status[t] = 3
             continue
-        if action_ok[a] == 0:
+        if action_ok[a] == 0 or treatment_ok[t] == 0:
             status[t] = 4
             continue
         if budget_left[a] <= 0:
@@ -157,12 +192,12 @@ def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_act
         status[t] = 0
         n_ok += 1
         if have_pre:
-            lg = pre[t] + b[t]
+            lg = pre[t] + b[t] + off[t]
         else:
             acc = np.float32(0.0)
             for i in range(nf):
                 acc += W[t, i] * x[i]
-            lg = acc + b[t]
+            lg = acc + b[t] + off[t]
         m = value[t] * lever[t]
         if cw_ptr[t + 1] > cw_ptr[t]:
             m *= _context_weight(t, rule, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight)
@@ -178,7 +213,7 @@ def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_act
                 topk_score[k] = p
                 topk[k] = t
         # Thompson candidates by optimistic priority: logit + 2 sd, sd bounded by vmax
-        opt = lg + 2.0 * math.sqrt(vmax[t] * x2sum)
+        opt = lg + 2.0 * math.sqrt(vmax[t] * x2sum + off_var[t])
         if not m * _sigmoid_bound(opt) - cost[t] > cand_val[c_max - 1]:
             continue  # cannot enter the candidates: no exp needed
         q = m / (1.0 + math.exp(-opt)) - cost[t]
@@ -203,7 +238,7 @@ def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_act
         acc = np.float32(0.0)
         for i in range(nf):
             acc += V[t, i] * (x[i] * x[i])
-        sd[j] = math.sqrt(max(acc, 0.0))
+        sd[j] = math.sqrt(max(acc + off_var[t], 0.0))
     total = n_draws * c
     z = np.empty(total + 1)
     for i in range(0, total, 2):
@@ -217,8 +252,7 @@ def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_act
         best, best_j = -np.inf, 0
         for j in range(c):
             t = cand[j]
-            s = cand_mult[j] / (1.0 + math.exp(-(cand_logit[j] + sd[j] * z[d * c + j]))) \
-                - cost[t]
+            s = cand_mult[j] / (1.0 + math.exp(-(cand_logit[j] + sd[j] * z[d * c + j]))) - cost[t]
             if s > best:
                 best, best_j = s, j
         counts[best_j] += 1.0
@@ -249,32 +283,169 @@ def _score_row(x, rule, pre, W, b, V, vmax, value, lever, cost, t_channel, t_act
 
 
 @numba.njit(cache=True)
-def score_one(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
-              trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
-              cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-              trigger_bit, seed, n_draws, status, topk, topk_score):
+def score_one(
+    x,
+    rule,
+    W,
+    b,
+    V,
+    vmax,
+    off,
+    off_var,
+    value,
+    lever,
+    cost,
+    t_channel,
+    t_action,
+    stage_mask,
+    trigger_mask,
+    pred_ptr,
+    pred_feat,
+    pred_op,
+    pred_val,
+    cw_ptr,
+    cw_feat,
+    cw_op,
+    cw_val,
+    cw_group,
+    cw_weight,
+    channel_ok,
+    action_ok,
+    treatment_ok,
+    budget_left,
+    stage_bit,
+    trigger_bit,
+    seed,
+    n_draws,
+    status,
+    topk,
+    topk_score,
+):
     """Score every treatment for one decision; fills status/topk/topk_score, returns (t, p)."""
-    return _score_row(x, rule, np.empty(0, dtype=np.float32), W, b, V, vmax, value, lever, cost,
-                      t_channel, t_action, stage_mask, trigger_mask, pred_ptr, pred_feat,
-                      pred_op, pred_val, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight,
-                      channel_ok, action_ok, budget_left, stage_bit, trigger_bit,
-                      np.uint64(seed), n_draws, status, topk, topk_score)
+    return _score_row(
+        x,
+        rule,
+        np.empty(0, dtype=np.float32),
+        W,
+        b,
+        V,
+        vmax,
+        off,
+        off_var,
+        value,
+        lever,
+        cost,
+        t_channel,
+        t_action,
+        stage_mask,
+        trigger_mask,
+        pred_ptr,
+        pred_feat,
+        pred_op,
+        pred_val,
+        cw_ptr,
+        cw_feat,
+        cw_op,
+        cw_val,
+        cw_group,
+        cw_weight,
+        channel_ok,
+        action_ok,
+        treatment_ok,
+        budget_left,
+        stage_bit,
+        trigger_bit,
+        np.uint64(seed),
+        n_draws,
+        status,
+        topk,
+        topk_score,
+    )
 
 
 @numba.njit(cache=True)
-def score_batch(X, R, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
-                trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
-                cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-                trigger_bit, seeds, n_draws, status, topk, topk_score, chosen, prob):
+def score_batch(
+    X,
+    R,
+    W,
+    b,
+    V,
+    vmax,
+    off,
+    off_var,
+    value,
+    lever,
+    cost,
+    t_channel,
+    t_action,
+    stage_mask,
+    trigger_mask,
+    pred_ptr,
+    pred_feat,
+    pred_op,
+    pred_val,
+    cw_ptr,
+    cw_feat,
+    cw_op,
+    cw_val,
+    cw_group,
+    cw_weight,
+    channel_ok,
+    action_ok,
+    treatment_ok,
+    budget_left,
+    stage_bit,
+    trigger_bit,
+    seeds,
+    n_draws,
+    status,
+    topk,
+    topk_score,
+    chosen,
+    prob,
+):
     """Score B decisions at once: all logits by one GEMM, then per-row arbitration."""
     logits = np.dot(X, W.T)
     for r in range(X.shape[0]):
-        c, p = _score_row(X[r], R[r], logits[r], W, b, V, vmax, value, lever, cost, t_channel,
-                          t_action, stage_mask, trigger_mask, pred_ptr, pred_feat, pred_op,
-                          pred_val, cw_ptr, cw_feat, cw_op, cw_val, cw_group, cw_weight,
-                          channel_ok[r], action_ok[r], budget_left, stage_bit[r],
-                          trigger_bit[r], np.uint64(seeds[r]), n_draws, status[r], topk[r],
-                          topk_score[r])
+        c, p = _score_row(
+            X[r],
+            R[r],
+            logits[r],
+            W,
+            b,
+            V,
+            vmax,
+            off[r],
+            off_var[r],
+            value,
+            lever,
+            cost,
+            t_channel,
+            t_action,
+            stage_mask,
+            trigger_mask,
+            pred_ptr,
+            pred_feat,
+            pred_op,
+            pred_val,
+            cw_ptr,
+            cw_feat,
+            cw_op,
+            cw_val,
+            cw_group,
+            cw_weight,
+            channel_ok[r],
+            action_ok[r],
+            treatment_ok[r],
+            budget_left,
+            stage_bit[r],
+            trigger_bit[r],
+            np.uint64(seeds[r]),
+            n_draws,
+            status[r],
+            topk[r],
+            topk_score[r],
+        )
         chosen[r] = c
         prob[r] = p
 
@@ -311,10 +482,44 @@ _OPS_PY = (
 )
 
 
-def score_one_py(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
-                 trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
-                 cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-                 trigger_bit, seed, n_draws, status, topk, topk_score):
+def score_one_py(
+    x,
+    rule,
+    W,
+    b,
+    V,
+    vmax,
+    off,
+    off_var,
+    value,
+    lever,
+    cost,
+    t_channel,
+    t_action,
+    stage_mask,
+    trigger_mask,
+    pred_ptr,
+    pred_feat,
+    pred_op,
+    pred_val,
+    cw_ptr,
+    cw_feat,
+    cw_op,
+    cw_val,
+    cw_group,
+    cw_weight,
+    channel_ok,
+    action_ok,
+    treatment_ok,
+    budget_left,
+    stage_bit,
+    trigger_bit,
+    seed,
+    n_draws,
+    status,
+    topk,
+    topk_score,
+):
     """Plain-Python twin of `score_one` (same arguments, same outputs), without pruning."""
     n = W.shape[0]
     seed = int(seed)
@@ -328,19 +533,25 @@ def score_one_py(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action
             st = 2
         elif not channel_ok[t_channel[t]]:
             st = 3
-        elif not action_ok[a]:
+        elif not action_ok[a] or not treatment_ok[t]:
             st = 4
         elif budget_left[a] <= 0:
             st = 5
-        elif not all(_OPS_PY[pred_op[i]](float(rule[pred_feat[i]]), float(pred_val[i]))
-                     for i in range(pred_ptr[t], pred_ptr[t + 1])):
+        elif not all(
+            _OPS_PY[pred_op[i]](float(rule[pred_feat[i]]), float(pred_val[i]))
+            for i in range(pred_ptr[t], pred_ptr[t + 1])
+        ):
             st = 6
         else:
             st = 0
         status[t] = st
         if st:
             continue
-        lg = sum(float(W[t, i]) * float(x[i]) for i in range(x.shape[0])) + float(b[t])
+        lg = (
+            sum(float(W[t, i]) * float(x[i]) for i in range(x.shape[0]))
+            + float(b[t])
+            + float(off[t])
+        )
         m = float(value[t]) * float(lever[t])
         groups: dict[int, tuple[bool, float]] = {}
         for i in range(cw_ptr[t], cw_ptr[t + 1]):
@@ -350,9 +561,16 @@ def score_one_py(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action
         for ok, w in groups.values():
             if ok:
                 m *= w
-        opt = lg + 2.0 * math.sqrt(float(vmax[t]) * x2sum)
-        scored.append((m / (1.0 + math.exp(-lg)) - float(cost[t]), t, lg, m,
-                       m / (1.0 + math.exp(-opt)) - float(cost[t])))
+        opt = lg + 2.0 * math.sqrt(float(vmax[t]) * x2sum + float(off_var[t]))
+        scored.append(
+            (
+                m / (1.0 + math.exp(-lg)) - float(cost[t]),
+                t,
+                lg,
+                m,
+                m / (1.0 + math.exp(-opt)) - float(cost[t]),
+            )
+        )
     ranked = sorted(scored, key=lambda s: (-s[0], s[1]))
     for j in range(topk.shape[0]):
         topk[j] = ranked[j][1] if j < len(ranked) else -1
@@ -363,13 +581,17 @@ def score_one_py(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action
         return -1, 0.0
     c = len(cand)
     x2 = [float(v) * float(v) for v in x]
-    sd = [math.sqrt(max(sum(float(V[t, i]) * x2[i] for i in range(len(x2))), 0.0))
-          for _, t, _, _, _ in cand]
+    sd = [
+        math.sqrt(max(sum(float(V[t, i]) * x2[i] for i in range(len(x2))) + float(off_var[t]), 0.0))
+        for _, t, _, _, _ in cand
+    ]
     z = [splitmix_normal_py(seed, i) for i in range(n_draws * c)]
     counts = [0.0] * c
     for d in range(n_draws):
-        draws = [m / (1.0 + math.exp(-(lg + sd[j] * z[d * c + j]))) - float(cost[t])
-                 for j, (_, t, lg, m, _) in enumerate(cand)]
+        draws = [
+            m / (1.0 + math.exp(-(lg + sd[j] * z[d * c + j]))) - float(cost[t])
+            for j, (_, t, lg, m, _) in enumerate(cand)
+        ]
         counts[max(range(c), key=lambda j: (draws[j], -j))] += 1.0
     u = _uniform_py(seed, 1 << 30)
     if u < EPSILON:
@@ -383,22 +605,92 @@ def score_one_py(x, rule, W, b, V, vmax, value, lever, cost, t_channel, t_action
             if v < acc:
                 chosen = cand[j][1]
                 break
-    prob = EPSILON / n_ok + sum((1.0 - EPSILON) * counts[j] / n_draws
-                                for j in range(c) if cand[j][1] == chosen)
+    prob = EPSILON / n_ok + sum(
+        (1.0 - EPSILON) * counts[j] / n_draws for j in range(c) if cand[j][1] == chosen
+    )
     return chosen, prob
 
 
-def score_batch_py(X, R, W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
-                   trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op,
-                   cw_val, cw_group, cw_weight, channel_ok, action_ok, budget_left, stage_bit,
-                   trigger_bit, seeds, n_draws, status, topk, topk_score, chosen, prob):
+def score_batch_py(
+    X,
+    R,
+    W,
+    b,
+    V,
+    vmax,
+    off,
+    off_var,
+    value,
+    lever,
+    cost,
+    t_channel,
+    t_action,
+    stage_mask,
+    trigger_mask,
+    pred_ptr,
+    pred_feat,
+    pred_op,
+    pred_val,
+    cw_ptr,
+    cw_feat,
+    cw_op,
+    cw_val,
+    cw_group,
+    cw_weight,
+    channel_ok,
+    action_ok,
+    treatment_ok,
+    budget_left,
+    stage_bit,
+    trigger_bit,
+    seeds,
+    n_draws,
+    status,
+    topk,
+    topk_score,
+    chosen,
+    prob,
+):
     """Plain-Python twin of `score_batch`: `score_one_py` row by row."""
     for r in range(X.shape[0]):
         chosen[r], prob[r] = score_one_py(
-            X[r], R[r], W, b, V, vmax, value, lever, cost, t_channel, t_action, stage_mask,
-            trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, cw_feat, cw_op, cw_val,
-            cw_group, cw_weight, channel_ok[r], action_ok[r], budget_left, stage_bit[r],
-            trigger_bit[r], int(seeds[r]), n_draws, status[r], topk[r], topk_score[r])
+            X[r],
+            R[r],
+            W,
+            b,
+            V,
+            vmax,
+            off[r],
+            off_var[r],
+            value,
+            lever,
+            cost,
+            t_channel,
+            t_action,
+            stage_mask,
+            trigger_mask,
+            pred_ptr,
+            pred_feat,
+            pred_op,
+            pred_val,
+            cw_ptr,
+            cw_feat,
+            cw_op,
+            cw_val,
+            cw_group,
+            cw_weight,
+            channel_ok[r],
+            action_ok[r],
+            treatment_ok[r],
+            budget_left,
+            stage_bit[r],
+            trigger_bit[r],
+            int(seeds[r]),
+            n_draws,
+            status[r],
+            topk[r],
+            topk_score[r],
+        )
 
 
 def warm_up() -> None:

@@ -87,6 +87,8 @@ SKIPPED = Counter("journey_skipped_events_total",
 ERASURES = Counter("journey_erasures_total", "Customers (or devices) erased on request")
 EXPIRED = Counter("journey_expired_keys_total",
                   "Keys dropped after --state-ttl (or tombstones after --tombstone-ttl) idle")
+NO_DECISION = Counter("journey_no_decision_total",
+                      "Decision requests and timers that got no decision, by reason", ["reason"])
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
 
 
@@ -117,3 +119,4 @@ collector_requests_by = _Children(COLLECTOR_REQUESTS)
 collector_events_by = _Children(COLLECTOR_EVENTS)
 collector_rejected_by = _Children(COLLECTOR_REJECTED)
 learner_updates_by = _Children(LEARNER_UPDATES)
+no_decision_by = _Children(NO_DECISION)

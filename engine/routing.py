@@ -75,7 +75,7 @@ def device_step(core: DecisionCore, secret: bytes, device_key: str, profile: Dev
         return None, Forward(profile.linked_key, None, event)  # by the linking event)
     if profile.state is None:
         anon = event.anonymous_id or event.previous_id or ""
-        profile.state = CustomerState(anon, known=False)
+        profile.state = core.new_state(anon, known=False)
     return core.handle(device_key, profile.state, event), None
 
 
@@ -83,9 +83,9 @@ def known_step(core: DecisionCore, user_key: str, state: CustomerState | None,
                fwd: Forward) -> tuple[CustomerState, StepResult]:
     """Handle a (forwarded) event in the known tier, merging a transferred device state."""
     if state is None:
-        state = CustomerState(fwd.customer_id or "", known=True)
+        state = core.new_state(fwd.customer_id or "", known=True)
     if fwd.transfer is not None:
-        state.merge(fwd.transfer)
+        core.catalog.layout.merge(state, fwd.transfer)
     return state, core.handle(user_key, state, fwd.event)
 
 

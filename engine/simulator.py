@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.catalog import Catalog
-from features.state import CATEGORIES
 
 __all__ = ["PERSONAS", "Persona", "Simulator"]
 
 START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
+CATEGORIES = ("apparel", "shoes", "electronics", "home", "beauty", "sports", "toys", "other")
+"""The category strings this shop's events carry (the default catalog declares the first
+seven; "other" is not declared and lands in a hash bucket)."""
 DAY = 86400.0
 _REGIONS = (("eu-west", "Europe/Paris"), ("eu-north", "Europe/Stockholm"),
             ("us-east", "America/New_York"), ("us-west", "America/Los_Angeles"))

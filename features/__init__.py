@@ -10,17 +10,15 @@ from features.deadletter import DeadLetter
 from features.decode import REASONS, decode
 from features.errors import CatalogError, ConfigError, DecodeError, JourneyError
 from features.identity import customer_key, routing_id
-from features.schema import CHANNELS, MAX_EVENT_BYTES, Event
-from features.stage import Stage
-from features.state import CustomerState
+from features.schema import MAX_EVENT_BYTES, Event
+from features.stage import Lifecycle, Stage
+from features.state import CustomerState, Layout
 from features.update import apply_event
-from features.vector import FEATURE_NAMES, N_FEATURES, vectorize
+from features.vector import FeatureSpace
+from features.world import Trait, World
 
 __all__ = [
-    "CHANNELS",
-    "FEATURE_NAMES",
     "MAX_EVENT_BYTES",
-    "N_FEATURES",
     "REASONS",
     "CatalogError",
     "ConfigError",
@@ -29,11 +27,15 @@ __all__ = [
     "DeadLetter",
     "DecodeError",
     "Event",
+    "FeatureSpace",
     "JourneyError",
+    "Layout",
+    "Lifecycle",
     "Stage",
+    "Trait",
+    "World",
     "apply_event",
     "customer_key",
     "decode",
     "routing_id",
-    "vectorize",
 ]

@@ -1,21 +1,24 @@
 """Rule features: human-unit values that catalog eligibility expressions are written over.
 
 The scorer's vector (`features.vector`) is scaled for learning; rules read plain units
-(currency, days, hours, counts) so a catalog author writes `cart_value > 20`.
+(currency, days, hours, counts in their windows) so a catalog author writes `cart_value > 20`
+or `views_7d >= 1` and means it. Declared traits add rules by name: numeric, boolean and
+ordinal traits as their value, categorical ones as `trait_value` (1 or 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from features.state import COUNTER_INDEX, TAUS, CustomerState, Slot
+from features.state import WINDOWED, Layout, Slot
 from features.vector import local_hour
 
-__all__ = ["RULE_INDEX", "RULE_NAMES", "rule_values"]
+__all__ = ["BASE_RULES", "RuleSpace"]
 
 DAY = 86400.0
+_NEVER = 1e6  # "days/hours since" for something that never happened
 
-RULE_NAMES: tuple[str, ...] = (
+BASE_RULES: tuple[str, ...] = (
     "cart_value",
     "cart_items",
     "checkout_open",
@@ -23,13 +26,7 @@ RULE_NAMES: tuple[str, ...] = (
     "revenue",
     "days_since_order",
     "never_ordered",
-    "views_7d",
-    "searches_7d",
-    "adds_7d",
-    "promo_clicks_30d",
-    "promo_views_30d",
-    "support_30d",
-    "coupons_7d",
+    *(name for name, _ in WINDOWED),
     "rating",
     "returns",
     "sessions",
@@ -38,37 +35,44 @@ RULE_NAMES: tuple[str, ...] = (
     "hours_since_add",
     "days_in_stage",
     "tenure_days",
-    "loyalty",
-    "age",
     "known_customer",
     "device_mobile",
     "local_hour",
     "rain",
     "temperature_c",
     "p_repurchase",
+    "expected_orders_90d",
+    "viewed_items",
 )
-RULE_INDEX = {n: i for i, n in enumerate(RULE_NAMES)}
-_NEVER = 1e6  # "days/hours since" for something that never happened
 
 
-def rule_values(
-    state: CustomerState, now: float, signals: dict[str, float] | None = None
-) -> np.ndarray:
-    """The `RULE_NAMES` values (float32) of `state` as of event time `now`."""
-    r = state.row
-    k = Slot.COUNTER0
-    c = r[k:] * np.exp(-max(now - r[Slot.DECAY_TS], 0.0) / TAUS)
-    signals = signals or {}
+class RuleSpace:
+    """The rule features of one catalog's world: names and `values`."""
 
-    def ctr(name: str) -> float:
-        return float(c[COUNTER_INDEX[name] - k])
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        names = list(BASE_RULES)
+        for t in layout.world.traits:
+            if t.type == "categorical":
+                names += [f"{t.name}_{v}" for v in t.values]
+            else:
+                names.append(t.name)
+        self.names: tuple[str, ...] = tuple(names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.size = len(self.names)
 
-    def since(slot: int, unit: float) -> float:
-        return (now - r[slot]) / unit if r[slot] > 0 else _NEVER
+    def values(self, state: object, now: float, signals: dict[str, float] | None = None, *,
+               p_repurchase: float = 0.0, expected_orders: float = 0.0) -> np.ndarray:
+        """The rule values (float32, `names` order) of `state` as of event time `now`."""
+        lay = self.layout
+        r = state.row  # type: ignore[attr-defined]
+        signals = signals or {}
 
-    orders = r[Slot.ORDERS]
-    return np.array(
-        [
+        def since(slot: int, unit: float) -> float:
+            return (now - r[slot]) / unit if r[slot] > 0 else _NEVER
+
+        orders = r[Slot.ORDERS]
+        values = [
             r[Slot.CART_VALUE],
             r[Slot.CART_ITEMS],
             1.0 if r[Slot.CHECKOUT_TS] > 0 else 0.0,
@@ -76,13 +80,7 @@ def rule_values(
             r[Slot.REVENUE],
             since(Slot.LAST_ORDER_TS, DAY),
             0.0 if orders else 1.0,
-            ctr("views_7d"),
-            ctr("searches_7d"),
-            ctr("adds_7d"),
-            ctr("promo_clicks_30d"),
-            ctr("promo_views_30d"),
-            ctr("support_30d"),
-            ctr("coupons_7d"),
+            *(lay.count(state, name, now) for name, _ in WINDOWED),
             r[Slot.RATING_SUM] / r[Slot.RATING_N] if r[Slot.RATING_N] else 0.0,
             r[Slot.RETURNS],
             r[Slot.SESSIONS],
@@ -91,14 +89,19 @@ def rule_values(
             since(Slot.LAST_ADD_TS, 3600.0),
             since(Slot.STAGE_SINCE, DAY),
             since(Slot.FIRST_SEEN, DAY),
-            r[Slot.LOYALTY],
-            r[Slot.AGE],
-            1.0 if state.known else 0.0,
+            1.0 if state.known else 0.0,  # type: ignore[attr-defined]
             1.0 if r[Slot.DEVICE] in (2.0, 3.0) else 0.0,
-            local_hour(state, now),
+            local_hour(r[Slot.TZ_OFFSET_H], now),
             signals.get("rain", 0.0),
             signals.get("temperature_c", 15.0),
-            r[Slot.P_REPURCHASE],
-        ],
-        dtype=np.float32,
-    )
+            p_repurchase,
+            expected_orders,
+            float(len(state.viewed)),  # type: ignore[attr-defined]
+        ]
+        for i, t in enumerate(lay.world.traits):
+            v = r[lay.traits + i]
+            if t.type == "categorical":
+                values += [1.0 if int(v) == j + 1 else 0.0 for j in range(len(t.values))]
+            else:
+                values.append(v)
+        return np.array(values, dtype=np.float32)

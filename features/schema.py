@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "CHANNELS",
     "ECOMMERCE_EVENTS",
     "EVENT_TYPES",
     "MAX_EVENT_BYTES",
@@ -25,9 +24,6 @@ MAX_EVENT_BYTES = 32 * 1024
 """Segment's per-event limit; larger records are dead-lettered as `oversized`."""
 
 EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group", "context"})
-
-CHANNELS: tuple[str, ...] = ("web", "app", "email", "sms", "push", "chatbot", "voice")
-"""Fixed channel order; channel indices in arrays follow it."""
 
 ECOMMERCE_EVENTS = frozenset(
     {

@@ -1,10 +1,18 @@
-"""Journey stages and their inference from behaviour (event time only)."""
+"""Journey stages: the retail journey inferred from behaviour, or a lifecycle the catalog
+declares (stages, the events that move a customer between them, time in a stage).
+
+Both are a `Lifecycle`: `next(stage, since, now, event, ...)` on event time only; stages
+are indices into `Lifecycle.stages`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 
-__all__ = ["Stage", "infer_stage"]
+__all__ = ["DeclaredLifecycle", "Lifecycle", "RetailLifecycle", "Stage", "Transition",
+           "infer_stage"]
 
 DAY = 86400.0
 
@@ -95,3 +103,71 @@ def _age(stage: Stage, since: float, now: float, orders: int) -> Stage:
     if stage in (Stage.USE, Stage.ADVOCACY) and held > 14 * DAY:
         return Stage.RETENTION
     return stage
+
+
+class Lifecycle:
+    """How a customer moves through stages; `stages[i]` names stage `i`."""
+
+    stages: tuple[str, ...]
+    initial: int = 0
+    on_inactivity: int | None = None
+    """The stage a customer unseen for `INACTIVE_AFTER` moves to (None: stays)."""
+
+    def next(self, stage: int, since: float, now: float, event: str | None, *, orders: int,
+             rating: float | None, last_seen: float) -> int:
+        """The stage after one event (`event` is a track name, None for other calls)."""
+        raise NotImplementedError
+
+    def label(self, stage: int) -> str:
+        """A stage's name, as catalogs and decision records write it."""
+        return self.stages[stage]
+
+
+class RetailLifecycle(Lifecycle):
+    """The default: a shop's journey, inferred by `infer_stage`."""
+
+    def __init__(self) -> None:
+        self.stages = tuple(s.label for s in Stage)
+        self.initial = int(Stage.AWARENESS)
+        self.on_inactivity = int(Stage.RETARGETING)
+
+    def next(self, stage: int, since: float, now: float, event: str | None, *, orders: int,
+             rating: float | None, last_seen: float) -> int:
+        return int(infer_stage(Stage(stage), since, now, event, orders=orders, rating=rating,
+                               last_seen=last_seen))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Move to `to` on one of `on` (an event), or after `after` seconds in a `from_` stage."""
+
+    to: int
+    on: frozenset[str] = frozenset()
+    from_: frozenset[int] | None = None
+    after: float | None = None
+
+
+class DeclaredLifecycle(Lifecycle):
+    """Stages and transitions from the catalog: the first matching event transition wins;
+    with none, the first time transition whose wait has passed."""
+
+    def __init__(self, stages: Sequence[str], transitions: Sequence[Transition], *,
+                 initial: int = 0, on_inactivity: int | None = None) -> None:
+        self.stages = tuple(stages)
+        self.transitions = tuple(transitions)
+        self.initial = initial
+        self.on_inactivity = on_inactivity
+
+    def next(self, stage: int, since: float, now: float, event: str | None, *, orders: int,
+             rating: float | None, last_seen: float) -> int:
+        def applies(t: Transition) -> bool:
+            return t.from_ is None or stage in t.from_
+
+        if event is not None:
+            for t in self.transitions:
+                if event in t.on and applies(t):
+                    return t.to
+        for t in self.transitions:
+            if t.after is not None and not t.on and applies(t) and now - since > t.after:
+                return t.to
+        return stage

@@ -1,39 +1,46 @@
 """Per-customer state: one float64 row of named slots plus a few small containers.
 
-Compact and picklable (bytewax recovery pickles it). Decayed counters are stored as values
-at `DECAY_TS` and decayed lazily by event time, so a replay gives the same numbers.
+The row's layout derives from the catalog's declared world (`Layout.of(world)`): fixed
+slots, windowed counters in human units (`features.windows`), time-decayed counters (category
+affinity, per-channel and per-kind response history, contact fatigue, active hours; stored as
+values at `DECAY_TS` and decayed lazily by event time, so a replay gives the same numbers)
+and one slot per declared trait. Compact and picklable (bytewax recovery pickles it); the
+layout itself is never pickled with the state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from features.stage import Stage
+from features import windows
+from features.world import World
 
 __all__ = [
-    "AFFINITY0",
-    "CATEGORIES",
-    "COUNTERS",
-    "COUNTER_INDEX",
-    "N_SLOTS",
-    "TAUS",
+    "DAY",
+    "HOUR_BLOCKS",
+    "RECENT_ITEMS",
+    "WINDOWED",
     "Contact",
     "CustomerState",
+    "Layout",
     "Pending",
     "Slot",
 ]
 
-CATEGORIES: tuple[str, ...] = (
-    "apparel", "shoes", "electronics", "home", "beauty", "sports", "toys", "other",
-)
-
 DAY = 86400.0
+HOUR_BLOCKS = 6
+"""Active hours are kept as decayed activity in six 4-hour blocks of local time."""
+RECENT_ITEMS = 8
+"""Viewed, added and bought item ids kept per customer (newest last)."""
+_AFFINITY_TAU = 30 * DAY
+_HISTORY_TAU = 30 * DAY
+_FATIGUE_TAU = 3 * DAY
+_IGNORE_TAU = 14 * DAY
 
-# name -> half-life-free time constant (seconds): value *= exp(-dt / tau)
-COUNTERS: tuple[tuple[str, float], ...] = (
+WINDOWED: tuple[tuple[str, float], ...] = (
     ("views_7d", 7 * DAY),
     ("searches_7d", 7 * DAY),
     ("adds_7d", 7 * DAY),
@@ -43,12 +50,12 @@ COUNTERS: tuple[tuple[str, float], ...] = (
     ("orders_90d", 90 * DAY),
     ("coupons_7d", 7 * DAY),
     ("wishlist_30d", 30 * DAY),
-    *((f"affinity_{c}", 30 * DAY) for c in CATEGORIES),
 )
+"""Event counts over a sliding window (name, window seconds): what rules and the vector see."""
 
 
 class Slot:
-    """Indices into `CustomerState.row`."""
+    """Indices of the fixed slots at the start of every row."""
 
     FIRST_SEEN = 0
     LAST_SEEN = 1
@@ -70,17 +77,165 @@ class Slot:
     LAST_ADD_TS = 17
     TZ_OFFSET_H = 18
     DEVICE = 19  # 0 unknown, 1 desktop, 2 mobile, 3 tablet
-    AGE = 20
-    LOYALTY = 21
-    P_REPURCHASE = 22
-    PREV_SESSION_START = 23
-    COUNTER0 = 24
+    FIRST_ORDER_TS = 20
+    PREV_SESSION_START = 21
+    VIEWED_PRICE_SUM = 22  # decayed with the affinity counters (see Layout)
+    VIEWED_PRICE_N = 23
+    FIXED = 24
 
 
-N_SLOTS = Slot.COUNTER0 + len(COUNTERS)
-COUNTER_INDEX = {name: Slot.COUNTER0 + i for i, (name, _) in enumerate(COUNTERS)}
-AFFINITY0 = COUNTER_INDEX[f"affinity_{CATEGORIES[0]}"]
-TAUS = np.array([tau for _, tau in COUNTERS], dtype=np.float64)
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each counter of a world's row lives (computed once per catalog)."""
+
+    world: World
+    windowed: dict[str, int]
+    decay_lo: int
+    decay_hi: int
+    taus: np.ndarray
+    affinity: int
+    channel_sent: int
+    channel_responded: int
+    channel_recent: int
+    kind_sent: int
+    kind_responded: int
+    discount_sent: int
+    discount_responded: int
+    hours: int
+    traits: int
+    n_slots: int
+    trait_index: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, world: World) -> Layout:
+        """The row layout for `world`."""
+        at = Slot.FIXED
+        windowed = {}
+        for name, _ in WINDOWED:
+            windowed[name] = at
+            at += windows.WIDTH
+        decay_lo = at
+        taus: list[float] = []
+
+        def block(n: int, tau: float) -> int:
+            nonlocal at
+            start = at
+            at += n
+            taus.extend([tau] * n)
+            return start
+
+        nc, nk = len(world.channels), len(world.kinds)
+        affinity = block(world.n_categories, _AFFINITY_TAU)
+        channel_sent = block(nc, _HISTORY_TAU)
+        channel_responded = block(nc, _HISTORY_TAU)
+        channel_recent = block(nc, _FATIGUE_TAU)
+        kind_sent = block(nk, _HISTORY_TAU)
+        kind_responded = block(nk, _HISTORY_TAU)
+        discount_sent = block(1, _HISTORY_TAU)
+        discount_responded = block(1, _HISTORY_TAU)
+        hours = block(HOUR_BLOCKS, _HISTORY_TAU)
+        decay_hi = at
+        traits = at
+        at += len(world.traits)
+        return cls(world=world, windowed=windowed, decay_lo=decay_lo, decay_hi=decay_hi,
+                   taus=np.array(taus, dtype=np.float64), affinity=affinity,
+                   channel_sent=channel_sent, channel_responded=channel_responded,
+                   channel_recent=channel_recent, kind_sent=kind_sent,
+                   kind_responded=kind_responded, discount_sent=discount_sent,
+                   discount_responded=discount_responded, hours=hours, traits=traits,
+                   n_slots=at,
+                   trait_index={t.name: traits + i for i, t in enumerate(world.traits)})
+
+    def new_state(self, customer_id: str, *, known: bool) -> CustomerState:
+        """A fresh customer with this layout's row and the world's initial stage."""
+        return CustomerState(customer_id, known=known, slots=self.n_slots)
+
+    def decay_to(self, state: CustomerState, now: float) -> None:
+        """Bring every decayed counter (and the viewed-price average) to event time `now`."""
+        r = state.row
+        dt = now - r[Slot.DECAY_TS]
+        if dt <= 0:
+            return
+        r[self.decay_lo : self.decay_hi] *= np.exp(-dt / self.taus)
+        f = np.exp(-dt / _AFFINITY_TAU)
+        r[Slot.VIEWED_PRICE_SUM] *= f
+        r[Slot.VIEWED_PRICE_N] *= f
+        r[Slot.DECAY_TS] = now
+        for a, (n, ts) in list(state.ignores.items()):
+            if now > ts:
+                state.ignores[a] = (n * float(np.exp(-(now - ts) / _IGNORE_TAU)), now)
+
+    def decayed(self, state: CustomerState, now: float) -> np.ndarray:
+        """The decayed block as of `now`, without mutating the state."""
+        r = state.row
+        block = r[self.decay_lo : self.decay_hi]
+        dt = now - r[Slot.DECAY_TS]
+        return block * np.exp(-dt / self.taus) if dt > 0 else block.copy()
+
+    def count(self, state: CustomerState, name: str, now: float) -> float:
+        """A windowed counter's value at event time `now` (human units)."""
+        return windows.count(state.row, self.windowed[name], _WINDOW[name], now)
+
+    def add(self, state: CustomerState, name: str, ts: float, amount: float = 1.0) -> None:
+        """Count an event in a windowed counter."""
+        windows.add(state.row, self.windowed[name], _WINDOW[name], ts, amount)
+
+    def ignores(self, state: CustomerState, action: int, now: float) -> float:
+        """Decayed count of the customer's ignored decisions of one action."""
+        n, ts = state.ignores.get(action, (0.0, now))
+        return n * float(np.exp(-max(now - ts, 0.0) / _IGNORE_TAU))
+
+    def merge(self, state: CustomerState, other: CustomerState) -> None:
+        """Fold an anonymous profile's history into this (identified) one."""
+        now = max(state.row[Slot.DECAY_TS], other.row[Slot.DECAY_TS])
+        self.decay_to(state, now)
+        self.decay_to(other, now)
+        r, o = state.row, other.row
+        r[self.decay_lo : self.decay_hi] += o[self.decay_lo : self.decay_hi]
+        for base in self.windowed.values():
+            windows.merge(r, o, base)
+        for s in (Slot.ORDERS, Slot.REVENUE, Slot.SESSIONS, Slot.RATING_SUM, Slot.RATING_N,
+                  Slot.RETURNS, Slot.VIEWED_PRICE_SUM, Slot.VIEWED_PRICE_N):
+            r[s] += o[s]
+        for s in (Slot.FIRST_SEEN, Slot.FIRST_ORDER_TS):
+            firsts = [x for x in (r[s], o[s]) if x > 0]
+            r[s] = min(firsts) if firsts else 0.0
+        for s in (Slot.LAST_SEEN, Slot.LAST_ORDER_TS, Slot.LAST_VIEW_TS, Slot.LAST_ADD_TS,
+                  Slot.CHECKOUT_TS):
+            r[s] = max(r[s], o[s])
+        for i in range(self.traits, self.n_slots):
+            if r[i] == 0.0:
+                r[i] = o[i]
+        if o[Slot.LAST_SEEN] >= r[Slot.SESSION_START]:
+            # the anonymous session is the live one: keep its cart, session and context
+            for s in (Slot.SESSION_START, Slot.SESSION_EVENTS, Slot.CART_VALUE, Slot.CART_ITEMS,
+                      Slot.DEVICE, Slot.TZ_OFFSET_H):
+                r[s] = o[s]
+            if other.stage > state.stage or state.row[Slot.ORDERS] == o[Slot.ORDERS]:
+                state.stage, r[Slot.STAGE_SINCE] = other.stage, o[Slot.STAGE_SINCE]
+        state.region = state.region or other.region
+        state.first_name = state.first_name or other.first_name
+        state.consent_granted |= other.consent_granted & ~state.consent_denied
+        state.consent_denied |= other.consent_denied
+        state.consent_granted &= ~state.consent_denied
+        state.contacts = sorted(state.contacts + other.contacts, key=lambda c: c.ts)[-32:]
+        for t, ts in other.last_sent.items():
+            state.last_sent[t] = max(ts, state.last_sent.get(t, 0.0))
+        for a, (n, ts) in other.ignores.items():
+            m, _ = state.ignores.get(a, (0.0, ts))
+            state.ignores[a] = (m + n, max(ts, now))
+        for mine, theirs in ((state.viewed, other.viewed), (state.added, other.added),
+                             (state.bought, other.bought)):
+            for item in theirs:
+                if item not in mine:
+                    mine.append(item)
+            del mine[:-RECENT_ITEMS]
+        state.pending += other.pending
+        for name, due in other.timers.items():
+            state.timers.setdefault(name, due)
+
+
+_WINDOW = dict(WINDOWED)
 
 
 @dataclass(slots=True)
@@ -94,7 +249,11 @@ class Contact:
 
 @dataclass(slots=True)
 class Pending:
-    """A decision waiting for its outcome inside the attribution window."""
+    """A decision waiting for its outcome, then for conversions inside its attribution window.
+
+    `respond_by` ends the response window (no response by then: label 0, on event time);
+    `attribute_by` ends the attribution window (its realized value is final then).
+    """
 
     decision_id: str
     treatment: int
@@ -103,15 +262,28 @@ class Pending:
     ts: float
     policy: str
     x: np.ndarray
+    c: np.ndarray
+    probability: float
+    respond_by: float
+    attribute_by: float
     viewed: bool = False
     responded: bool = False
     resolved: bool = False
+    value: float = 0.0
+    converted: bool = False
+
+    @property
+    def due(self) -> float:
+        """When this decision next needs event time to pass (label, then final value)."""
+        return self.attribute_by if self.resolved else self.respond_by
 
 
 class CustomerState:
     """Everything Journey keeps about one customer (keyed by a hash of the customer id)."""
 
     __slots__ = (
+        "added",
+        "bought",
         "consent_denied",
         "consent_granted",
         "contacts",
@@ -119,30 +291,34 @@ class CustomerState:
         "first_name",
         "ignores",
         "known",
-        "last_action_ts",
+        "last_sent",
         "pending",
         "region",
-        "repurchase",
         "row",
         "stage",
         "timers",
+        "viewed",
     )
 
-    def __init__(self, customer_id: str, *, known: bool) -> None:
+    def __init__(self, customer_id: str, *, known: bool, slots: int) -> None:
         self.customer_id = customer_id
         self.known = known
-        self.row = np.zeros(N_SLOTS, dtype=np.float64)
-        self.stage = Stage.AWARENESS
+        self.row = np.zeros(slots, dtype=np.float64)
+        self.stage = 0
         self.region: str | None = None
         self.first_name: str | None = None
-        self.consent_granted = 0  # bit per channel (features.schema.CHANNELS order)
+        self.consent_granted = 0  # bit per channel, in the catalog's channel order
         self.consent_denied = 0
         self.contacts: list[Contact] = []
-        self.last_action_ts: dict[int, float] = {}
-        self.ignores: dict[int, int] = {}
+        self.last_sent: dict[int, float] = {}
+        """Treatment → time of its last delivery (cooldowns per action or per channel)."""
+        self.ignores: dict[int, tuple[float, float]] = {}
+        """Action → (ignored decisions, decayed to the time beside it)."""
         self.pending: list[Pending] = []
         self.timers: dict[str, float] = {}
-        self.repurchase: tuple[float, np.ndarray] | None = None
+        self.viewed: list[str] = []
+        self.added: list[str] = []
+        self.bought: list[str] = []
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -152,56 +328,12 @@ class CustomerState:
             setattr(self, k, v)
 
     def __repr__(self) -> str:
-        return f"CustomerState(stage={self.stage.label}, orders={int(self.row[Slot.ORDERS])})"
+        return f"CustomerState(stage={self.stage}, orders={int(self.row[Slot.ORDERS])})"
 
-    def decay_to(self, now: float) -> None:
-        """Bring every decayed counter to event time `now` (never backwards)."""
-        dt = now - self.row[Slot.DECAY_TS]
-        if dt <= 0:
-            return
-        c = self.row[Slot.COUNTER0 :]
-        c *= np.exp(-dt / TAUS)
-        self.row[Slot.DECAY_TS] = now
-
-    def bump(self, counter: str, amount: float = 1.0) -> None:
-        """Add to a decayed counter (call `decay_to` first)."""
-        self.row[COUNTER_INDEX[counter]] += amount
-
-    def counter(self, counter: str) -> float:
-        """Current value of a decayed counter as of `DECAY_TS`."""
-        return float(self.row[COUNTER_INDEX[counter]])
-
-    def merge(self, other: CustomerState) -> None:
-        """Fold an anonymous profile's history into this (identified) one."""
-        now = max(self.row[Slot.DECAY_TS], other.row[Slot.DECAY_TS])
-        self.decay_to(now)
-        other.decay_to(now)
-        r, o = self.row, other.row
-        r[Slot.COUNTER0 :] += o[Slot.COUNTER0 :]
-        for s in (Slot.ORDERS, Slot.REVENUE, Slot.SESSIONS, Slot.RATING_SUM, Slot.RATING_N,
-                  Slot.RETURNS):
-            r[s] += o[s]
-        firsts = [x for x in (r[Slot.FIRST_SEEN], o[Slot.FIRST_SEEN]) if x > 0]
-        r[Slot.FIRST_SEEN] = min(firsts) if firsts else 0.0
-        for s in (Slot.LAST_SEEN, Slot.LAST_ORDER_TS, Slot.LAST_VIEW_TS, Slot.LAST_ADD_TS,
-                  Slot.CHECKOUT_TS):
-            r[s] = max(r[s], o[s])
-        if o[Slot.LAST_SEEN] >= r[Slot.SESSION_START]:
-            # the anonymous session is the live one: keep its cart, session and context
-            for s in (Slot.SESSION_START, Slot.SESSION_EVENTS, Slot.CART_VALUE, Slot.CART_ITEMS,
-                      Slot.DEVICE, Slot.TZ_OFFSET_H):
-                r[s] = o[s]
-            if other.stage > self.stage or self.row[Slot.ORDERS] == o[Slot.ORDERS]:
-                self.stage, r[Slot.STAGE_SINCE] = other.stage, o[Slot.STAGE_SINCE]
-        self.region = self.region or other.region
-        self.consent_granted |= other.consent_granted & ~self.consent_denied
-        self.consent_denied |= other.consent_denied
-        self.consent_granted &= ~self.consent_denied
-        self.contacts = sorted(self.contacts + other.contacts, key=lambda c: c.ts)[-16:]
-        for a, t in other.last_action_ts.items():
-            self.last_action_ts[a] = max(t, self.last_action_ts.get(a, 0.0))
-        for a, n in other.ignores.items():
-            self.ignores[a] = self.ignores.get(a, 0) + n
-        self.pending += other.pending
-        for name, due in other.timers.items():
-            self.timers.setdefault(name, due)
+    def remember(self, kind: str, item: str) -> None:
+        """Record an item id in the viewed/added/bought list (bounded, newest last)."""
+        items: list[str] = getattr(self, kind)
+        if item in items:
+            items.remove(item)
+        items.append(item[:64])
+        del items[:-RECENT_ITEMS]

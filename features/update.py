@@ -1,4 +1,8 @@
-"""Apply one validated event to a customer's state (features, consent, profile, stage)."""
+"""Apply one validated event to a customer's state (features, consent, profile, stage).
+
+What a category string, a channel name or a trait means comes from the catalog's declared
+world, through the state's `Layout`.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from features.errors import DecodeError
-from features.schema import CHANNELS, Event
-from features.stage import Stage, infer_stage
-from features.state import AFFINITY0, CATEGORIES, CustomerState, Slot
+from features.schema import Event
+from features.stage import Lifecycle
+from features.state import HOUR_BLOCKS, CustomerState, Layout, Slot
 
 __all__ = ["SESSION_GAP", "apply_event", "consent_changes"]
 
 SESSION_GAP = 30 * 60.0
 """Seconds of inactivity that end a session (Segment/GA convention)."""
 
-_LOYALTY = {"bronze": 1.0, "silver": 2.0, "gold": 3.0, "platinum": 3.0}
-_CATEGORY_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 _DEVICE = {"desktop": 1.0, "mobile": 2.0, "ios": 2.0, "android": 2.0, "tablet": 3.0, "ipad": 3.0}
 MAX_MAGNITUDE = 1e9
 """Largest absolute value a numeric property may carry (prices, quantities, revenue)."""
@@ -52,11 +54,11 @@ def _num(props: dict[str, Any], key: str, default: float = 0.0) -> float:
     return f
 
 
-def _category(props: dict[str, Any]) -> int:
-    c = props.get("category")
-    if not isinstance(c, str):
-        return _CATEGORY_INDEX["other"]
-    return _CATEGORY_INDEX.get(c.strip().lower(), _CATEGORY_INDEX["other"])
+def _item_id(props: dict[str, Any]) -> str | None:
+    v = props.get("product_id", props.get("sku", props.get("id")))
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return v if isinstance(v, str) and v else None
 
 
 @lru_cache(maxsize=512)
@@ -93,8 +95,9 @@ def _device(event: Event) -> float | None:
     return None
 
 
-def consent_changes(event: Event) -> dict[str, bool]:
-    """Channel → granted, from identify traits, Segment consent context or a consent event."""
+def consent_changes(event: Event, channels: tuple[str, ...]) -> dict[str, bool]:
+    """Channel → granted, from identify traits, Segment consent context or a consent event,
+    for the catalog's `channels`."""
     found: dict[str, bool] = {}
     sources: list[Any] = [event.traits.get("consent")]
     consent_ctx = event.context.get("consent")
@@ -105,14 +108,14 @@ def consent_changes(event: Event) -> dict[str, bool]:
     for src in sources:
         if isinstance(src, dict):
             for ch, v in src.items():
-                if ch in CHANNELS and isinstance(v, bool):
+                if ch in channels and isinstance(v, bool):
                     found[ch] = v
     return found
 
 
-def _apply_consent(state: CustomerState, event: Event) -> None:
-    for ch, granted in consent_changes(event).items():
-        bit = 1 << CHANNELS.index(ch)
+def _apply_consent(state: CustomerState, event: Event, channels: tuple[str, ...]) -> None:
+    for ch, granted in consent_changes(event, channels).items():
+        bit = 1 << channels.index(ch)
         if granted:
             state.consent_granted |= bit
             state.consent_denied &= ~bit
@@ -123,19 +126,22 @@ def _apply_consent(state: CustomerState, event: Event) -> None:
 
 def _apply_profile(state: CustomerState, event: Event) -> None:
     t = event.traits
-    r = state.row
     name = t.get("firstName", t.get("first_name"))
     if isinstance(name, str) and name:
         state.first_name = name[:40]
-    age = t.get("age")
-    if isinstance(age, int | float) and not isinstance(age, bool) and 0 < age < 120:
-        r[Slot.AGE] = float(age)
-    tier = t.get("loyalty_tier", t.get("plan"))
-    if isinstance(tier, str):
-        r[Slot.LOYALTY] = _LOYALTY.get(tier.lower(), r[Slot.LOYALTY])
     region = t.get("region")
     if isinstance(region, str) and region:
         state.region = region[:40]
+
+
+def _apply_traits(state: CustomerState, event: Event, layout: Layout) -> None:
+    """Declared traits: identify traits, event properties (optionally of one event) and
+    context fields become slots; a value that does not fit its declaration is ignored."""
+    for i, trait in enumerate(layout.world.traits):
+        v = trait.read(event.traits, event.properties, event.context,
+                       event.event if event.type == "track" else None)
+        if v is not None:
+            state.row[layout.traits + i] = v
 
 
 def _apply_context(state: CustomerState, event: Event) -> None:
@@ -153,8 +159,10 @@ def _apply_context(state: CustomerState, event: Event) -> None:
             state.region = region[:40]
 
 
-def _apply_session(state: CustomerState, ts: float) -> None:
+def _apply_session(state: CustomerState, ts: float, layout: Layout) -> None:
     r = state.row
+    block = int(((ts / 3600.0 + r[Slot.TZ_OFFSET_H]) % 24.0) // (24 / HOUR_BLOCKS))
+    r[layout.hours + block] += 1.0
     if r[Slot.FIRST_SEEN] == 0:
         r[Slot.FIRST_SEEN] = ts
     if ts - r[Slot.LAST_SEEN] > SESSION_GAP or r[Slot.SESSIONS] == 0:
@@ -166,45 +174,83 @@ def _apply_session(state: CustomerState, ts: float) -> None:
     r[Slot.LAST_SEEN] = max(r[Slot.LAST_SEEN], ts)
 
 
-def _apply_track(state: CustomerState, event: Event) -> float | None:
+def _products(p: dict[str, Any]) -> list[dict[str, Any]]:
+    items = p.get("products")
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _apply_track(state: CustomerState, event: Event, layout: Layout) -> float | None:
     """Update behavioural/transactional/feedback features; returns a rating if one was given."""
     name, p, ts, r = event.event, event.properties, event.ts, state.row
+    world = layout.world
     rating: float | None = None
+    count = layout.add
     if name in ("Product Viewed", "Product Clicked"):
-        state.bump("views_7d")
-        r[AFFINITY0 + _category(p)] += 1.0
+        price = _num(p, "price")
+        count(state, "views_7d", ts)
+        cat = world.category_of(p.get("category"))
+        if cat >= 0:
+            r[layout.affinity + cat] += 1.0
+        if price > 0:
+            r[Slot.VIEWED_PRICE_SUM] += price
+            r[Slot.VIEWED_PRICE_N] += 1.0
         r[Slot.LAST_VIEW_TS] = ts
+        item = _item_id(p)
+        if item is not None:
+            state.remember("viewed", item)
     elif name in ("Products Searched", "Product List Viewed", "Product List Filtered"):
-        state.bump("searches_7d")
+        count(state, "searches_7d", ts)
+        cat = world.category_of(p.get("category"))
+        if cat >= 0:
+            r[layout.affinity + cat] += 0.5
     elif name == "Product Added":
         qty = max(_num(p, "quantity", 1.0), 0.0)
         amount = _num(p, "price") * qty
-        state.bump("adds_7d")
-        r[AFFINITY0 + _category(p)] += 2.0
+        count(state, "adds_7d", ts)
+        cat = world.category_of(p.get("category"))
+        if cat >= 0:
+            r[layout.affinity + cat] += 2.0
         r[Slot.CART_VALUE] += max(amount, 0.0)
         r[Slot.CART_ITEMS] += qty
         r[Slot.LAST_ADD_TS] = ts
+        item = _item_id(p)
+        if item is not None:
+            state.remember("added", item)
     elif name == "Product Removed":
         qty = max(_num(p, "quantity", 1.0), 0.0)
         amount = _num(p, "price") * qty
         r[Slot.CART_VALUE] = max(r[Slot.CART_VALUE] - max(amount, 0.0), 0.0)
         r[Slot.CART_ITEMS] = max(r[Slot.CART_ITEMS] - qty, 0.0)
+        item = _item_id(p)
+        if item is not None and item in state.added:
+            state.added.remove(item)
     elif name == "Checkout Started":
         r[Slot.CHECKOUT_TS] = ts
     elif name == "Order Completed":
         revenue = _num(p, "revenue", _num(p, "total", r[Slot.CART_VALUE]))
+        products = _products(p)
+        for prod in products:
+            cat = world.category_of(prod.get("category"))
+            if cat >= 0:
+                r[layout.affinity + cat] += 3.0
         r[Slot.ORDERS] += 1
         r[Slot.REVENUE] += max(revenue, 0.0)
+        if r[Slot.FIRST_ORDER_TS] == 0:
+            r[Slot.FIRST_ORDER_TS] = ts
         r[Slot.LAST_ORDER_TS] = ts
         r[Slot.CART_VALUE] = 0.0
         r[Slot.CART_ITEMS] = 0.0
         r[Slot.CHECKOUT_TS] = 0.0
-        state.bump("orders_90d")
+        count(state, "orders_90d", ts)
+        bought = [i for i in (_item_id(prod) for prod in products) if i is not None]
+        for item in bought or list(state.added):
+            state.remember("bought", item)
+        state.added.clear()
     elif name in ("Order Refunded", "Product Returned"):
         r[Slot.RETURNS] += 1
-        state.bump("support_30d")
+        count(state, "support_30d", ts)
     elif name in ("Support Contacted", "Ticket Opened", "Chat Started"):
-        state.bump("support_30d")
+        count(state, "support_30d", ts)
     elif name == "Product Reviewed":
         rating = _num(p, "rating", 0.0)
         if 1.0 <= rating <= 5.0:
@@ -213,17 +259,18 @@ def _apply_track(state: CustomerState, event: Event) -> float | None:
         else:
             rating = None
     elif name == "Promotion Viewed":
-        state.bump("promo_views_30d")
+        count(state, "promo_views_30d", ts)
     elif name == "Promotion Clicked":
-        state.bump("promo_clicks_30d")
+        count(state, "promo_clicks_30d", ts)
     elif name in ("Coupon Entered", "Coupon Applied"):
-        state.bump("coupons_7d")
+        count(state, "coupons_7d", ts)
     elif name == "Product Added to Wishlist":
-        state.bump("wishlist_30d")
+        count(state, "wishlist_30d", ts)
     return rating
 
 
-def apply_event(state: CustomerState, event: Event) -> Stage:
+def apply_event(state: CustomerState, event: Event, layout: Layout,
+                lifecycle: Lifecycle) -> int:
     """Fold `event` into `state`; return the stage before the event.
 
     Raises `DecodeError` (before mutating anything observable) when a property the feature
@@ -232,26 +279,33 @@ def apply_event(state: CustomerState, event: Event) -> Stage:
     before, r = state.stage, state.row
     previous_seen = r[Slot.LAST_SEEN]
     ts = max(event.ts, r[Slot.DECAY_TS])  # late events count at the latest time seen
-    state.decay_to(ts)
+    channels = layout.world.channels
+    if event.type == "track":
+        _check_amounts(event)
+    layout.decay_to(state, ts)
     rating: float | None = None
     if event.type == "track":
-        rating = _apply_track(state, event)
-        _apply_consent(state, event)
+        rating = _apply_track(state, event, layout)
+        _apply_consent(state, event, channels)
     elif event.type == "identify":
         _apply_profile(state, event)
-        _apply_consent(state, event)
+        _apply_consent(state, event, channels)
+    _apply_traits(state, event, layout)
     _apply_context(state, event)
-    _apply_session(state, event.ts)
-    stage = infer_stage(
-        state.stage,
-        r[Slot.STAGE_SINCE],
-        ts,
-        event.event if event.type == "track" else None,
-        orders=int(r[Slot.ORDERS]),
-        rating=rating,
-        last_seen=previous_seen,
-    )
+    _apply_session(state, event.ts, layout)
+    stage = lifecycle.next(state.stage, r[Slot.STAGE_SINCE], ts,
+                           event.event if event.type == "track" else None,
+                           orders=int(r[Slot.ORDERS]), rating=rating, last_seen=previous_seen)
     if stage != state.stage:
         state.stage = stage
         r[Slot.STAGE_SINCE] = ts
     return before
+
+
+def _check_amounts(event: Event) -> None:
+    """Reject a poison event (wrong-typed or absurd amounts) before anything is mutated."""
+    p = event.properties
+    for key in ("price", "quantity", "revenue", "total"):
+        _num(p, key)
+    if event.event == "Product Reviewed":
+        _num(p, "rating")

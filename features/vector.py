@@ -1,4 +1,9 @@
-"""Vectorize a customer's state into the fixed-order float32 vector the scorer reads."""
+"""Vectorize a customer's state into the fixed-order float32 vector the scorer reads.
+
+The order is fixed per catalog: behavioural and transactional features, the stage one-hot,
+category affinity shares (declared categories, then hash buckets), consent per channel and
+every declared trait, in the world's order (`FeatureSpace.names`).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,14 @@ import math
 
 import numpy as np
 
-from features.schema import CHANNELS
-from features.stage import Stage
-from features.state import AFFINITY0, CATEGORIES, COUNTER_INDEX, TAUS, CustomerState, Slot
+from features.state import Layout, Slot
+from features.world import Trait
 
-__all__ = ["FEATURE_INDEX", "FEATURE_NAMES", "N_FEATURES", "local_hour", "vectorize"]
+__all__ = ["BASE_FEATURES", "FeatureSpace", "local_hour"]
 
 DAY = 86400.0
 
-FEATURE_NAMES: tuple[str, ...] = (
+BASE_FEATURES: tuple[str, ...] = (
     "bias",
     "views_7d",
     "searches_7d",
@@ -41,20 +45,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hour_sin",
     "hour_cos",
     "weekend",
-    "quiet_hours",
+    "night",
     "rain",
     "temperature",
     "known_customer",
-    "age",
-    "loyalty",
     "p_repurchase",
-    *(f"stage_{s.label}" for s in Stage),
-    *(f"affinity_{c}" for c in CATEGORIES),
     "affinity_strength",
     "days_in_stage",
-    "consent_email",
-    "consent_sms",
-    "consent_push",
     "hours_since_view",
     "hours_since_add",
     "cart_idle",
@@ -62,117 +59,130 @@ FEATURE_NAMES: tuple[str, ...] = (
     "wishlist_30d",
     "first_session",
     "tenure_days",
+    "contacts_3d",
 )
-N_FEATURES = len(FEATURE_NAMES)
-FEATURE_INDEX = {n: i for i, n in enumerate(FEATURE_NAMES)}
-assert N_FEATURES == 64, N_FEATURES
-
-_EMAIL, _SMS, _PUSH = (1 << CHANNELS.index(c) for c in ("email", "sms", "push"))
-_TAUS = TAUS.tolist()
-_C = {name: COUNTER_INDEX[name] - Slot.COUNTER0 for name in COUNTER_INDEX}
-_VIEWS, _SEARCHES, _ADDS = _C["views_7d"], _C["searches_7d"], _C["adds_7d"]
-_PROMO_VIEWS, _PROMO_CLICKS = _C["promo_views_30d"], _C["promo_clicks_30d"]
-_SUPPORT, _ORDERS_90D = _C["support_30d"], _C["orders_90d"]
-_COUPONS, _WISHLIST = _C["coupons_7d"], _C["wishlist_30d"]
 
 
-def local_hour(state: CustomerState, now: float) -> float:
-    """The customer's local hour of day (0–24) at event time `now`."""
-    return ((now / 3600.0) + state.row[Slot.TZ_OFFSET_H]) % 24.0
+def local_hour(tz_offset_h: float, now: float) -> float:
+    """Local hour of day (0–24) at event time `now` for a UTC offset in hours."""
+    return ((now / 3600.0) + tz_offset_h) % 24.0
 
 
 def _log(v: float) -> float:
     return math.log1p(max(v, 0.0))
 
 
-def _decayed(row: list[float], now: float) -> list[float]:
-    """The decayed counters of a row (as Python floats) at event time `now`."""
-    k = Slot.COUNTER0
-    dt = now - row[Slot.DECAY_TS]
-    if dt <= 0:
-        return row[k:]
-    return [v * math.exp(-dt / tau) if v else 0.0 for v, tau in zip(row[k:], _TAUS, strict=True)]
+def _trait_names(t: Trait) -> list[str]:
+    if t.type == "categorical":
+        return [f"{t.name}_{v}" for v in t.values]
+    return [t.name]
 
 
-def vectorize(
-    state: CustomerState,
-    now: float,
-    signals: dict[str, float] | None = None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Fill (or allocate) a float32 vector of `N_FEATURES` values as of event time `now`.
+class FeatureSpace:
+    """The model vector of one catalog's world: names, order and `vectorize`."""
 
-    Decayed counters are read as if decayed to `now`, without mutating the state. Plain
-    Python floats throughout: per-element numpy scalars would cost several times more.
-    """
-    r = state.row.tolist()
-    c = _decayed(r, now)
-    k = Slot.COUNTER0
-    log = _log
-    signals = signals or {}
-    orders = r[Slot.ORDERS]
-    tz = r[Slot.TZ_OFFSET_H]
-    hour = ((now / 3600.0) + tz) % 24.0
-    local_day = int(((now / 3600.0 + tz) // 24 + 3) % 7)  # 0 = Monday
-    aff = c[AFFINITY0 - k : AFFINITY0 - k + len(CATEGORIES)]
-    aff_sum = sum(aff)
-    prev = r[Slot.PREV_SESSION_START]
-    views, clicks = c[_PROMO_VIEWS], c[_PROMO_CLICKS]
-    lv, la = r[Slot.LAST_VIEW_TS], r[Slot.LAST_ADD_TS]
-    device = r[Slot.DEVICE]
-    stages = [0.0] * len(Stage)
-    stages[int(state.stage)] = 1.0
-    granted = state.consent_granted
-    values = [
-        1.0,
-        log(c[_VIEWS]),
-        log(c[_SEARCHES]),
-        log(c[_ADDS]),
-        log(r[Slot.CART_VALUE]) / 5.0,
-        min(r[Slot.CART_ITEMS], 10.0) / 10.0,
-        1.0 if r[Slot.CHECKOUT_TS] > 0 else 0.0,
-        log(orders),
-        log(r[Slot.REVENUE]) / 5.0,
-        min((now - r[Slot.LAST_ORDER_TS]) / DAY, 365.0) / 365.0 if orders else 1.0,
-        0.0 if orders else 1.0,
-        min((now - prev) / DAY, 90.0) / 30.0 if prev > 0 else 0.0,
-        log(r[Slot.REVENUE] / orders) / 5.0 if orders else 0.0,
-        log(c[_ORDERS_90D]),
-        min(r[Slot.SESSION_EVENTS], 20.0) / 20.0,
-        log(r[Slot.SESSIONS]),
-        (clicks + 0.1) / (views + 1.0),
-        log(views),
-        log(c[_SUPPORT]),
-        (r[Slot.RATING_SUM] / r[Slot.RATING_N] - 3.0) / 2.0 if r[Slot.RATING_N] else 0.0,
-        log(r[Slot.RETURNS]),
-        1.0 if device in (2.0, 3.0) else 0.0,
-        1.0 if device == 1.0 else 0.0,
-        math.sin(2 * math.pi * hour / 24.0),
-        math.cos(2 * math.pi * hour / 24.0),
-        1.0 if local_day >= 5 else 0.0,
-        1.0 if (hour >= 21.0 or hour < 8.0) else 0.0,
-        1.0 if signals.get("rain", 0.0) > 0 else 0.0,
-        (signals.get("temperature_c", 15.0) - 15.0) / 15.0,
-        1.0 if state.known else 0.0,
-        (r[Slot.AGE] - 40.0) / 20.0 if r[Slot.AGE] else 0.0,
-        r[Slot.LOYALTY] / 3.0,
-        r[Slot.P_REPURCHASE],
-        *stages,
-        *([a / (aff_sum + 1e-6) for a in aff] if aff_sum > 0 else [0.0] * len(CATEGORIES)),
-        log(aff_sum),
-        min((now - r[Slot.STAGE_SINCE]) / DAY, 60.0) / 30.0,
-        1.0 if granted & _EMAIL else 0.0,
-        1.0 if granted & _SMS else 0.0,
-        1.0 if granted & _PUSH else 0.0,
-        min((now - lv) / 3600.0, 48.0) / 48.0 if lv > 0 else 1.0,
-        min((now - la) / 3600.0, 48.0) / 48.0 if la > 0 else 1.0,
-        1.0 if r[Slot.CART_ITEMS] > 0 and now - la > 3600.0 else 0.0,
-        log(c[_COUPONS]),
-        log(c[_WISHLIST]),
-        1.0 if r[Slot.SESSIONS] <= 1 else 0.0,
-        log((now - r[Slot.FIRST_SEEN]) / DAY) if r[Slot.FIRST_SEEN] > 0 else 0.0,
-    ]
-    if out is None:
-        return np.array(values, dtype=np.float32)
-    out[:] = values
-    return out
+    def __init__(self, layout: Layout, stages: tuple[str, ...]) -> None:
+        w = layout.world
+        self.layout = layout
+        self.stages = stages
+        self.names: tuple[str, ...] = (
+            *BASE_FEATURES,
+            *(f"stage_{s}" for s in stages),
+            *(f"affinity_{w.category_id(i)}" for i in range(w.n_categories)),
+            *(f"consent_{c}" for c in w.channels),
+            *(n for t in w.traits for n in _trait_names(t)),
+        )
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.size = len(self.names)
+        self.affinity0 = len(BASE_FEATURES) + len(stages)
+
+    def vectorize(self, state: object, now: float, signals: dict[str, float] | None = None,
+                  *, p_repurchase: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+        """Fill (or allocate) the float32 vector of `state` as of event time `now`.
+
+        Decayed and windowed counters are read as of `now`, without mutating the state.
+        Plain Python floats throughout: per-element numpy scalars would cost several times more.
+        """
+        lay = self.layout
+        world = lay.world
+        r = state.row.tolist()  # type: ignore[attr-defined]
+        d = lay.decayed(state, now).tolist()  # type: ignore[arg-type]
+        w = lambda name: lay.count(state, name, now)  # noqa: E731
+        log = _log
+        signals = signals or {}
+        orders = r[Slot.ORDERS]
+        tz = r[Slot.TZ_OFFSET_H]
+        hour = local_hour(tz, now)
+        local_day = int(((now / 3600.0 + tz) // 24 + 3) % 7)  # 0 = Monday
+        a0 = lay.affinity - lay.decay_lo
+        aff = d[a0 : a0 + world.n_categories]
+        aff_sum = sum(aff)
+        prev = r[Slot.PREV_SESSION_START]
+        views, clicks = w("promo_views_30d"), w("promo_clicks_30d")
+        lv, la = r[Slot.LAST_VIEW_TS], r[Slot.LAST_ADD_TS]
+        device = r[Slot.DEVICE]
+        c0 = lay.channel_recent - lay.decay_lo
+        recent = sum(d[c0 : c0 + len(world.channels)])
+        stages = [0.0] * len(self.stages)
+        stages[int(state.stage)] = 1.0  # type: ignore[attr-defined]
+        granted = state.consent_granted  # type: ignore[attr-defined]
+        values = [
+            1.0,
+            log(w("views_7d")),
+            log(w("searches_7d")),
+            log(w("adds_7d")),
+            log(r[Slot.CART_VALUE]) / 5.0,
+            min(r[Slot.CART_ITEMS], 10.0) / 10.0,
+            1.0 if r[Slot.CHECKOUT_TS] > 0 else 0.0,
+            log(orders),
+            log(r[Slot.REVENUE]) / 5.0,
+            min((now - r[Slot.LAST_ORDER_TS]) / DAY, 365.0) / 365.0 if orders else 1.0,
+            0.0 if orders else 1.0,
+            min((now - prev) / DAY, 90.0) / 30.0 if prev > 0 else 0.0,
+            log(r[Slot.REVENUE] / orders) / 5.0 if orders else 0.0,
+            log(w("orders_90d")),
+            min(r[Slot.SESSION_EVENTS], 20.0) / 20.0,
+            log(r[Slot.SESSIONS]),
+            (clicks + 0.1) / (views + 1.0),
+            log(views),
+            log(w("support_30d")),
+            (r[Slot.RATING_SUM] / r[Slot.RATING_N] - 3.0) / 2.0 if r[Slot.RATING_N] else 0.0,
+            log(r[Slot.RETURNS]),
+            1.0 if device in (2.0, 3.0) else 0.0,
+            1.0 if device == 1.0 else 0.0,
+            math.sin(2 * math.pi * hour / 24.0),
+            math.cos(2 * math.pi * hour / 24.0),
+            1.0 if local_day >= 5 else 0.0,
+            1.0 if (hour >= 21.0 or hour < 8.0) else 0.0,
+            1.0 if signals.get("rain", 0.0) > 0 else 0.0,
+            max(min((signals.get("temperature_c", 15.0) - 15.0) / 15.0, 3.0), -3.0),
+            1.0 if state.known else 0.0,  # type: ignore[attr-defined]
+            p_repurchase,
+            log(aff_sum),
+            min((now - r[Slot.STAGE_SINCE]) / DAY, 60.0) / 30.0,
+            min((now - lv) / 3600.0, 48.0) / 48.0 if lv > 0 else 1.0,
+            min((now - la) / 3600.0, 48.0) / 48.0 if la > 0 else 1.0,
+            1.0 if r[Slot.CART_ITEMS] > 0 and now - la > 3600.0 else 0.0,
+            log(w("coupons_7d")),
+            log(w("wishlist_30d")),
+            1.0 if r[Slot.SESSIONS] <= 1 else 0.0,
+            log((now - r[Slot.FIRST_SEEN]) / DAY) if r[Slot.FIRST_SEEN] > 0 else 0.0,
+            log(recent),
+            *stages,
+            *([a / (aff_sum + 1e-6) for a in aff] if aff_sum > 0 else [0.0] * len(aff)),
+            *(1.0 if granted >> i & 1 else 0.0 for i in range(len(world.channels))),
+        ]
+        for i, t in enumerate(world.traits):
+            v = r[lay.traits + i]
+            if t.type == "categorical":
+                values += [1.0 if int(v) == j + 1 else 0.0 for j in range(len(t.values))]
+            elif t.type == "ordinal":
+                values.append(v / len(t.values))
+            elif t.type == "boolean":
+                values.append(v)
+            else:
+                values.append(math.copysign(math.log1p(abs(v)), v) / 3.0)
+        if out is None:
+            return np.array(values, dtype=np.float32)
+        out[:] = values
+        return out

@@ -6,8 +6,8 @@
       anonymousId? → resolve_identity (keyed by device) ─┬─ forward ─┐
       userId only  ──────────────────────────────────────┴───────────┴→ update_and_decide
       (keyed by customer) → decisions → write_decisions
-                          → examples  → learn (keyed by treatment) → publish to the scorer
-                          → labels    → learn_repurchase
+                          → labels and finished decisions → learn (one key: the shared
+                            response and value models) → publish to the scorer
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from flows.kafka import (
     kafka_source,
     raw_record,
 )
-from flows.logic import ContextLogic, DeviceLogic, KnownLogic, LearnLogic, Out, RepurchaseLogic
+from flows.logic import ContextLogic, DeviceLogic, KnownLogic, LearnLogic, Out
 from flows.runtime import Runtime, get_runtime
 from flows.settings import Settings
 from flows.sinks import LineSink, jsonl_sink
@@ -152,13 +152,9 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
 
 
 def _wire_learning(rt: Runtime, learning: op.Stream[Out]) -> None:
-    split = op.branch("split_labels", learning, lambda o: o[0] == "example")
-    examples = op.key_on("key_by_treatment", split.trues, lambda o: str(o[1].treatment))
-    op.stateful("learn", op.map("unwrap_example", examples, lambda kv: (kv[0], kv[1][1])),
+    items = op.key_on("key_by_model", learning, lambda _o: "model")
+    op.stateful("learn", op.map("unwrap_item", items, lambda kv: (kv[0], kv[1][1])),
                 lambda resume: LearnLogic(rt, resume))
-    labels = op.key_on("key_repurchase", split.falses, lambda _o: "repurchase")
-    op.stateful("learn_repurchase", op.map("unwrap_label", labels, lambda kv: (kv[0], kv[1][1])),
-                lambda resume: RepurchaseLogic(rt, resume))
 
 
 def _sink(target: str, *, err: bool) -> Sink[Any]:

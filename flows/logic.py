@@ -1,9 +1,9 @@
 """bytewax `StatefulLogic` glue around the engine's identity tiers.
 
 Each logic wraps one key's state and calls `engine.routing`; emitted items are
-`(kind, payload)` pairs: `decision`, `example`, `label`, `forward` or `dead` (an event the
-feature or decision code rejected: the state is left as it was and the event is
-dead-lettered).
+`(kind, payload)` pairs: `decision`, `example` (a response label), `finished` (a decision's
+final value), `forward` or `dead` (an event the feature or decision code rejected: the state
+is left as it was and the event is dead-lettered).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from typing import Any
 from bytewax.operators import StatefulLogic
 
 from engine import metrics
-from engine.core import Example, StepResult
-from engine.learners import ActionLearner, RepurchaseLearner
-from engine.learning import learn_action, learn_repurchase
-from engine.recovery import Tally, restore_customer, restore_treatment
+from engine.core import Example, Finished, StepResult
+from engine.learning import Learning
+from engine.recovery import restore_customer, restore_learning
 from engine.routing import DeviceProfile, Forward, Outcome, device_event, known_event
 from features.deadletter import DeadLetter
 from features.errors import DecodeError
@@ -32,7 +31,7 @@ from features.schema import Decoded
 from features.state import CustomerState
 from flows.runtime import Runtime
 
-__all__ = ["ContextLogic", "DeviceLogic", "KnownLogic", "LearnLogic", "Out", "RepurchaseLogic"]
+__all__ = ["ContextLogic", "DeviceLogic", "KnownLogic", "LearnLogic", "Out"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
     rt.deliver(res.decisions)
     out: list[Out] = [("decision", d) for d in res.decisions]
     out += [("example", e) for e in res.examples]
-    out += [("label", lbl) for lbl in res.repurchase]
+    out += [("finished", f) for f in res.finished]
     return out
 
 
@@ -216,45 +215,25 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
         return self.key, copy.deepcopy(self.state), copy.deepcopy(self.guard)
 
 
-class LearnLogic(StatefulLogic[Example, int, tuple[int, ActionLearner, Tally]]):
-    """One treatment's river learner (keyed by treatment); publishes into the scorer.
+class LearnLogic(StatefulLogic[Example | Finished, int, Learning]):
+    """The response and value models (one key: every treatment shares them); each item is
+    learned and republished into the process's scorer.
 
-    Snapshots are `(treatment, learner, tally)`; resuming republishes the row and adds the
-    tally back into the process's aggregates (see `engine.recovery`).
+    Snapshots are the `Learning` state; resuming installs it into the core, rebound to the
+    current catalog by stable treatment ids (see `engine.recovery`).
     """
 
-    def __init__(self, rt: Runtime, resume: tuple[int, ActionLearner, Tally] | None) -> None:
+    def __init__(self, rt: Runtime, resume: Learning | None) -> None:
         self.rt = rt
-        self.treatment, self.learner, self.tally = (
-            resume if resume is not None else (-1, ActionLearner(), Tally()))
-        if resume is not None:
-            restore_treatment(rt.core, self.treatment, self.learner, self.tally)
+        self.learning = (restore_learning(rt.core, resume) if resume is not None
+                         else Learning.of(rt.core))
 
-    def on_item(self, value: Example) -> tuple[Iterable[int], bool]:
-        self.treatment = value.treatment
-        learn_action(self.learner, value, self.rt.core.board)
-        self.tally.add(value, self.rt.core.net_value(value.treatment, value.y))
+    def on_item(self, value: Example | Finished) -> tuple[Iterable[int], bool]:
+        self.learning.apply(self.rt.core, [value])
         return [], StatefulLogic.RETAIN
 
-    def snapshot(self) -> tuple[int, ActionLearner, Tally]:
-        return self.treatment, copy.deepcopy(self.learner), copy.deepcopy(self.tally)
-
-
-class RepurchaseLogic(StatefulLogic[tuple[Any, bool], int, RepurchaseLearner]):
-    """The shared repurchase-interval model (one key); installed into the core on resume."""
-
-    def __init__(self, rt: Runtime, resume: RepurchaseLearner | None) -> None:
-        self.rt = rt
-        if resume is not None:
-            rt.core.repurchase = resume
-
-    def on_item(self, value: tuple[Any, bool]) -> tuple[Iterable[int], bool]:
-        x, y = value
-        learn_repurchase(self.rt.core.repurchase, x, y)
-        return [], StatefulLogic.RETAIN
-
-    def snapshot(self) -> RepurchaseLearner:
-        return copy.deepcopy(self.rt.core.repurchase)
+    def snapshot(self) -> Learning:
+        return copy.deepcopy(self.learning)
 
 
 class ContextLogic(StatefulLogic[Decoded, int, tuple[str, list[float], list[dict]]]):

@@ -1,0 +1,44 @@
+"""Learner settings a catalog may set (`learning:`), with their documented defaults.
+
+None of these defaults was tuned on one simulator: the priors start weak and are then
+estimated from the data (empirical Bayes), and the update is a damped (assumed-density)
+Laplace step whose size needs no learning rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["LearningConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class LearningConfig:
+    """Settings of the response model (`engine.model`) and the value model.
+
+    `prior_logit_sd`: prior standard deviation of one treatment's logit before any data,
+    split evenly over the model's blocks (global, attributes, crosses, channel, kind,
+    category, action and treatment parts); each block's prior precision is then re-estimated
+    from its posterior every `eb_every` examples (EM for a Gaussian prior variance), within
+    [`min_precision`, `max_precision`].
+    `value_prior_weight`: pseudo-responses at the declared `value` behind each action's
+    learned value per response.
+    `fatigue`: whether contact-fatigue crosses enter the model (recent contacts, ignores).
+    """
+
+    prior_logit_sd: float = 1.5
+    eb_every: int = 200
+    min_precision: float = 0.05
+    max_precision: float = 1e4
+    value_prior_weight: float = 5.0
+    fatigue: bool = True
+
+    @classmethod
+    def from_mapping(cls, doc: dict[str, Any]) -> LearningConfig:
+        """Build from a catalog's `learning:` mapping (unknown keys raise KeyError)."""
+        names = {f.name for f in fields(cls)}
+        for k in doc:
+            if k not in names:
+                raise KeyError(k)
+        return cls(**doc)
