@@ -110,9 +110,10 @@ def run_engine(world: Any, name: str, seed: int, make_peer: Callable[..., Any],
             eligible = offered.tolist()
         else:
             eligible = eligible_of(d)
-        record = d.to_dict()
+        record = {"decision_id": d.decision_id, "customer_id": d.customer_id, "ts": d.ts,
+                  "action_id": d.action_id, "channel": d.channel}  # what the world reads
         if d.policy == wanted:
-            tally.score(world, {**record, "ts": d.ts}, [names[t] for t in eligible])
+            tally.score(world, record, [names[t] for t in eligible])
             tally.latency_us.append(d.latency_us)
         world.deliver(record)
 

@@ -90,8 +90,14 @@ class PopularPolicy:
 
 
 def _names(choice: Choice) -> tuple[str, ...]:
+    """Names of `choice.x` (the catalog's feature space), else positional names."""
     names = getattr(choice, "feature_names", None)
-    return tuple(names) if names is not None else tuple(f"x{i}" for i in range(len(choice.x)))
+    if names is None:
+        features = getattr(choice.catalog, "features", None)
+        names = getattr(features, "names", None)
+    if names is None or len(names) != len(choice.x):
+        return tuple(f"x{i}" for i in range(len(choice.x)))
+    return tuple(names)
 
 
 class LinUCBPolicy:
@@ -278,7 +284,7 @@ class LogisticTSPolicy:
         value = np.array([self.value(choice, t) for t in e])
         cost = np.array([treatment_cost(choice.catalog, t) for t in e])
         z = self._rng.standard_normal((self.n_draws, len(e)))
-        draws = 1.0 / (1.0 + np.exp(-(mean + sd * z))) * value - cost
+        draws = 1.0 / (1.0 + np.exp(-np.clip(mean + sd * z, -30.0, 30.0))) * value - cost
         wins = np.argmax(draws, axis=1)
         j = int(wins[0])
         return e[j], float(np.count_nonzero(wins == j)) / self.n_draws

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -88,8 +89,11 @@ class Tally:
     latency_us: list[float] = field(default_factory=list)
 
     def score(self, world: Any, d: dict[str, Any], eligible: list[tuple[str, str]]) -> None:
-        """Score decision `d` among its eligible (action id, channel) pairs."""
+        """Score decision `d` among its eligible (action id, channel) pairs (decisions the
+        world cannot answer, such as the retail simulator's anonymous devices, are not)."""
         user, ts = d["customer_id"], d["ts"]
+        if not world.knows(user):
+            return
         values = world.expected_net_values(user, eligible, ts)
         mine = (d["action_id"], d["channel"])
         if mine not in eligible:
@@ -162,6 +166,7 @@ def run_one(world_name: str, name: str, seed: int, *, customers: int | None = No
             days: float | None = None, driver: str = "engine",
             settings: dict[str, float] | None = None) -> dict[str, Any]:
     """One closed loop of policy `name` on world `world_name` under `seed`."""
+    started = time.process_time()
     world = load_world(world_name, seed=seed, customers=customers, days=days)
     if driver == "reference":
         out = _run_reference(world, name, seed, settings)
@@ -169,7 +174,8 @@ def run_one(world_name: str, name: str, seed: int, *, customers: int | None = No
         from bench.engine_loop import run_engine
 
         out = run_engine(world, name, seed, make_peer, settings)
-    out.update({"world": world_name, "seed": seed, "driver": driver})
+    out.update({"world": world_name, "seed": seed, "driver": driver,
+                "cpu_s": round(time.process_time() - started, 2)})
     return out
 
 
@@ -211,7 +217,8 @@ def bench_quality(*, worlds: tuple[str, ...] = WORLD_NAMES,
             for r in pool.map(_task, tasks):
                 results.append(r)
                 if progress is not None:
-                    progress(f"{r['world']} / {r['policy']} / seed {r['seed']}")
+                    progress(f"{r['world']} / {r['policy']} / seed {r['seed']}: "
+                             f"{r['cpu_s']:.0f} s CPU")
     else:
         for t in tasks:
             if progress is not None:
@@ -231,7 +238,7 @@ def bench_quality(*, worlds: tuple[str, ...] = WORLD_NAMES,
                 theirs = [x["regret_per_decision"] for x in per[p]]
                 r["journey_wins"] = sum(m < t for m, t in zip(mine, theirs, strict=True))
             runs["journey"]["realized_uplift"] = [r.get("uplift") for r in per["journey"]]
-            if not latency:
+            if not latency or w == "retail":  # the latency table names retail's catalog
                 latency = per["journey"][0].get("decide_latency_us", [])
         customers, days = SIZES[size][w]
         out["worlds"][w] = {"customers": customers, "days": days, "runs": runs,

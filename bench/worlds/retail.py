@@ -105,6 +105,11 @@ class RetailWorld:
             msg = f"no treatment {action_id!r} on {channel!r} in the retail catalog"
             raise KeyError(msg) from e
 
+    def knows(self, customer_id: str) -> bool:
+        """Whether decisions for `customer_id` reach a simulated customer (the simulator
+        reacts to known customers only; a device's anonymous decisions go unanswered)."""
+        return customer_id in self._users
+
     def expected_net_values(self, customer_id: str, pairs: list[tuple[str, str]],
                             ts: float | str) -> list[float]:
         """`expected_net_value` of many (action id, channel) pairs at once."""

@@ -176,6 +176,10 @@ class World:
         p = response_probability(self.config, c, a, ch, _ts(ts))
         return p * expected_value(self.config, a) - ch.cost
 
+    def knows(self, customer_id: str) -> bool:
+        """Whether `customer_id` is one of this world's customers."""
+        return customer_id in self._by_user
+
     def expected_net_values(self, customer_id: str, pairs: list[tuple[str, str]],
                             ts: float | str) -> list[float]:
         """`expected_net_value` of many (action id, channel) pairs at once."""
