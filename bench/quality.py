@@ -46,7 +46,7 @@ PEER_POLICIES = ("random", "popular", "linucb", "linucb_tuned", "vw", "logistic_
 SIZES: dict[str, dict[str, tuple[int, float]]] = {
     # world -> (customers, days)
     "quick": {"offers": (120, 8), "telco": (120, 10), "retail": (150, 6)},
-    "default": {"offers": (500, 24), "telco": (500, 42), "retail": (600, 21)},
+    "default": {"offers": (300, 24), "telco": (300, 42), "retail": (400, 21)},
     "full": {"offers": (2000, 24), "telco": (2000, 42), "retail": (2000, 21)},
 }
 TUNED = Path(__file__).with_name("tuned.json")
@@ -166,14 +166,18 @@ def run_one(world_name: str, name: str, seed: int, *, customers: int | None = No
             days: float | None = None, driver: str = "engine",
             settings: dict[str, float] | None = None) -> dict[str, Any]:
     """One closed loop of policy `name` on world `world_name` under `seed`."""
+    from threadpoolctl import threadpool_limits
+
     started = time.process_time()
     world = load_world(world_name, seed=seed, customers=customers, days=days)
-    if driver == "reference":
-        out = _run_reference(world, name, seed, settings)
-    else:
-        from bench.engine_loop import run_engine
+    # decisions are sequential and their matrices small: BLAS threads only contend
+    with threadpool_limits(limits=1):
+        if driver == "reference":
+            out = _run_reference(world, name, seed, settings)
+        else:
+            from bench.engine_loop import run_engine
 
-        out = run_engine(world, name, seed, make_peer, settings)
+            out = run_engine(world, name, seed, make_peer, settings)
     out.update({"world": world_name, "seed": seed, "driver": driver,
                 "cpu_s": round(time.process_time() - started, 2)})
     return out
