@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test bench lint venv clean
+.PHONY: run test bench lint mutation venv clean
 
 venv: $(STAMP)
 
@@ -26,8 +26,14 @@ test: venv
 bench: venv
 	bash scripts/bench.sh $(ARGS)
 
+# Mutation testing (mutmut; modules and tests in pyproject's [tool.mutmut]): the score table,
+# equivalent mutants (tests/mutation_equivalent.toml) listed, not counted. CPU-heavy: a few
+# minutes on 2 cores; ARGS="--jobs 4 --budget 600" to change the parallelism or time budget.
+mutation: venv
+	$(BIN)/python scripts/mutation.py $(ARGS)
+
 lint: venv
 	$(BIN)/ruff check flows engine features bench tests
 
 clean:
-	rm -rf $(VENV) .cache out
+	rm -rf $(VENV) .cache out mutants

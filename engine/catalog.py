@@ -17,6 +17,8 @@ import numpy as np
 
 from engine.expressions import Predicate
 from engine.learning_config import LearningConfig
+from engine.products import ProductCatalog
+from engine.templates import Message, Template
 from features.rules import RuleSpace
 from features.stage import Lifecycle
 from features.state import Layout
@@ -30,7 +32,6 @@ __all__ = [
     "Catalog",
     "ChannelPolicy",
     "ItemSpec",
-    "MessageSpec",
     "Outcomes",
     "Trigger",
     "load_catalog",
@@ -39,7 +40,6 @@ __all__ = [
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 BUILTIN_TRIGGERS = ("request", "stage_change", "inactivity")
-ITEM_SOURCES = ("viewed", "added", "bought", "complements", "new_arrivals", "popular")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +89,6 @@ class ItemSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageSpec:
-    """A channel's message: template texts and where they were written (for errors)."""
-
-    body: str
-    subject: str | None = None
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class Action:
     """One catalog action (before expansion into per-channel treatments)."""
 
@@ -116,7 +107,7 @@ class Action:
     suppress_after: int
     budget: int
     category: str | None
-    messages: dict[str, MessageSpec]
+    messages: dict[str, Message]
     category_index: int = -1
     attributes: dict[str, str | float] = field(default_factory=dict)
     cooldown_scope: str = "action"
@@ -125,7 +116,7 @@ class Action:
     outcomes: Outcomes | None = None
     items: ItemSpec | None = None
     coupon: str | None = None
-    deep_link: str | None = None
+    deep_link: Template | None = None
 
     @property
     def discount(self) -> float:
@@ -147,6 +138,8 @@ class Catalog:
     quiet_end: float
     attribution_window: float
     response_window: float
+    """`defaults.response_window` (channels without their own window and without that
+    default use 2 h inbound, 1 d outbound)."""
     world: World
     lifecycle: Lifecycle
     triggers: dict[str, Trigger] = field(default_factory=dict)
@@ -154,7 +147,7 @@ class Catalog:
         default_factory=lambda: Outcomes(frozenset({"Promotion Clicked"}),
                                          {"Order Completed": "revenue"}))
     learning: LearningConfig = field(default_factory=LearningConfig)
-    products_path: Path | None = None
+    products: ProductCatalog | None = None
     source: str = "<catalog>"
     layout: Layout = field(init=False)
     features: FeatureSpace = field(init=False)
@@ -178,6 +171,7 @@ class Catalog:
     cw_group: np.ndarray = field(init=False)
     cw_weight: np.ndarray = field(init=False)
     trigger_names: tuple[str, ...] = field(init=False)
+    treatment_ids: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.layout = Layout.of(self.world)
@@ -196,8 +190,7 @@ class Catalog:
 
     def treatment_id(self, t: int) -> str:
         """The stable id of a treatment: `action@channel` (survives catalog reordering)."""
-        action, channel = self.treatment(t)
-        return f"{action.id}@{channel}"
+        return self.treatment_ids[t]
 
     def trigger_bit(self, name: str) -> int:
         """The kernel's bit for a trigger name."""
@@ -225,6 +218,7 @@ class Catalog:
         ch_index = self.world.channel_index
         self.t_action = np.array([ai for _, ai, _ in rows], dtype=np.int32)
         self.t_channel = np.array([ch_index(ch) for _, _, ch in rows], dtype=np.int32)
+        self.treatment_ids = tuple(f"{a.id}@{ch}" for a, _, ch in rows)
         self.value = np.array([a.value for a, _, _ in rows], dtype=np.float32)
         self.lever = np.array([a.lever for a, _, _ in rows], dtype=np.float32)
         self.cost = np.array(

@@ -11,17 +11,17 @@ from typing import Any
 
 from engine.catalog import (
     BUILTIN_TRIGGERS,
-    ITEM_SOURCES,
     Action,
     Catalog,
     ChannelPolicy,
     ItemSpec,
-    MessageSpec,
     Outcomes,
     Trigger,
 )
 from engine.expressions import Predicate, compile_expression
 from engine.learning_config import LearningConfig
+from engine.products import ITEM_SOURCES, ProductCatalog, load_products
+from engine.templates import Message, compile_message, compile_template
 from engine.yamlcheck import Ctx, load_yaml
 from features.errors import CatalogError
 from features.rules import RuleSpace
@@ -32,6 +32,11 @@ from features.world import TRAIT_SOURCES, TRAIT_TYPES, Trait, World
 __all__ = ["parse"]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+INBOUND_WINDOW = 2 * 3600.0
+"""Response window of an inbound channel (web, app: an answer comes in the session) when
+neither the channel nor `defaults.response_window` sets one."""
+OUTBOUND_WINDOW = 86400.0
+"""Response window of an outbound channel (email, SMS, a call: answers come later)."""
 _ROOT_KEYS = {"version", "defaults", "world", "channels", "contact_policy", "placements",
               "triggers", "outcomes", "lifecycle", "learning", "actions"}
 _ACTION_KEYS = {"id", "kind", "channels", "stages", "triggers", "value", "lever", "cost", "when",
@@ -152,7 +157,7 @@ def _lifecycle(cx: Ctx, doc: Any) -> Lifecycle:
         else index[cx.names((*path, "on_inactivity"), inactive, index)[0]])
 
 
-def _channel(cx: Ctx, name: str, obj: Any, respond: float) -> ChannelPolicy:
+def _channel(cx: Ctx, name: str, obj: Any, respond: float | None) -> ChannelPolicy:
     path = ("channels", name)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise cx.fail(path, f"channel names are snake_case [a-z0-9_], got {name!r}")
@@ -171,8 +176,9 @@ def _channel(cx: Ctx, name: str, obj: Any, respond: float) -> ChannelPolicy:
         quiet_hours=bool(o.get("quiet_hours", False)),
         cap_count=int(cx.number((*path, "cap", "count"), cap.get("count", 1000))),
         cap_window=cx.duration((*path, "cap", "window"), cap.get("window", "1d")),
-        response_window=cx.duration((*path, "response_window"),
-                                    o.get("response_window", respond)),
+        response_window=cx.duration((*path, "response_window"), o.get(
+            "response_window", respond if respond is not None
+            else OUTBOUND_WINDOW if o.get("outbound", False) else INBOUND_WINDOW)),
         html=fmt == "html",
     )
 
@@ -216,22 +222,21 @@ def _trigger(cx: Ctx, name: str, doc: Any, rules: RuleSpace) -> Trigger:
     )
 
 
-def _messages(cx: Ctx, path: tuple[Any, ...], doc: Any, chans: tuple[str, ...]
-              ) -> dict[str, MessageSpec]:
+def _messages(cx: Ctx, path: tuple[Any, ...], doc: Any, chans: tuple[str, ...],
+              channels: dict[str, ChannelPolicy]) -> dict[str, Message]:
+    """Compile each channel's Liquid templates (errors at the catalog's own line)."""
     messages = cx.mapping(path, doc)
     out = {}
     for ch in chans:
         m = messages.get(ch)
-        if isinstance(m, dict):
-            cx.known_keys((*path, ch), m, {"subject", "body"})
-            body, subject = m.get("body"), m.get("subject")
-            if subject is not None and not isinstance(subject, str):
-                raise cx.fail((*path, ch, "subject"), "expected a template string")
-        else:
-            body, subject = m, None
-        if not isinstance(body, str) or not body:
+        if m is None or m == "":
             raise cx.fail(path, f"missing message template for channel {ch!r}")
-        out[ch] = MessageSpec(body=body, subject=subject, line=cx.line((*path, ch)))
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in (*path, ch))
+        line: int | dict[str, int] = cx.line((*path, ch))
+        if isinstance(m, dict):
+            line = {k: cx.line((*path, ch, k)) for k in ("subject", "body")}
+        out[ch] = compile_message(m, where=cx.source, line=line, field=where.lstrip("."),
+                                  html=channels[ch].html)
     return out
 
 
@@ -323,7 +328,7 @@ def _action(cx: Ctx, i: int, obj: Any, defaults: dict[str, Any], cat: dict[str, 
                                            defaults["suppress_after_ignores"]))),
         budget=int(cx.number((*path, "budget"), o.get("budget", 2**31 - 1))),
         category=world.category_id(cindex) if cindex >= 0 else None,
-        messages=_messages(cx, (*path, "messages"), o.get("messages"), chans),
+        messages=_messages(cx, (*path, "messages"), o.get("messages"), chans, channels),
         category_index=cindex,
         attributes=attrs,
         cooldown_scope=scope,
@@ -334,7 +339,10 @@ def _action(cx: Ctx, i: int, obj: Any, defaults: dict[str, Any], cat: dict[str, 
                   if "reward" in o else None),
         items=items,
         coupon=o.get("coupon"),
-        deep_link=o.get("deep_link"),
+        deep_link=(compile_template(o["deep_link"], where=cx.source,
+                                    line=cx.line((*path, "deep_link")),
+                                    field=f"actions[{i}].deep_link") if "deep_link" in o
+                   else None),
     )
 
 
@@ -348,9 +356,10 @@ def parse(text: str, source: str = "<catalog>", *, base: Path | None = None) -> 
                                      "response_window"})
     defaults = {"cooldown": d.get("cooldown", "1d"),
                 "suppress_after_ignores": d.get("suppress_after_ignores", 0)}
-    respond = cx.duration(("defaults", "response_window"), d.get("response_window", "2h"))
+    respond = (cx.duration(("defaults", "response_window"), d["response_window"])
+               if "response_window" in d else None)
     attribute = cx.duration(("defaults", "attribution_window"), d.get("attribution_window", "3d"))
-    if respond > attribute:
+    if respond is not None and respond > attribute:
         raise cx.fail(("defaults", "response_window"), "must not exceed attribution_window")
     chan_doc = cx.mapping(("channels",), root.get("channels"))
     if not chan_doc:
@@ -392,12 +401,15 @@ def parse(text: str, source: str = "<catalog>", *, base: Path | None = None) -> 
         if a.id in seen:
             raise cx.fail(("actions", i, "id"), f"duplicate action id {a.id!r}")
         seen.add(a.id)
-    products_path = None
+    catalog_products: ProductCatalog | None = None
     if products is not None:
-        products_path = (base / products) if base is not None else products
-        if not products_path.is_file():
-            raise cx.fail(("world", "products"), f"products file {str(products_path)!r} "
-                                                 "not found")
+        path = (base / products) if base is not None else products
+        catalog_products = load_products(
+            path, lambda s: world.category_id(world.category_of(s, count=False)) or "")
+    for i, a in enumerate(actions):
+        if a.items is not None and catalog_products is None:
+            raise cx.fail(("actions", i, "items"), "items need a product file: set "
+                                                  "world.products")
     try:
         return Catalog(
             version=str(root.get("version", "1")),
@@ -413,13 +425,13 @@ def parse(text: str, source: str = "<catalog>", *, base: Path | None = None) -> 
             quiet_end=cx.number(("contact_policy", "quiet_hours", "end"), quiet.get("end", 8),
                                 hi=24),
             attribution_window=attribute,
-            response_window=respond,
+            response_window=respond if respond is not None else INBOUND_WINDOW,
             world=world,
             lifecycle=lifecycle,
             triggers=triggers,
             outcomes=outcomes,
             learning=learning,
-            products_path=products_path,
+            products=catalog_products,
             source=source,
         )
     except ValueError as e:

@@ -15,6 +15,7 @@ it). The `label` timer wakes the customer for both ends, whether or not she come
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,15 +23,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine import metrics
-from engine.catalog import Catalog, Trigger
+from engine.catalog import Action, Catalog, Trigger
 from engine.contact import ContactPolicy, in_quiet_hours
+from engine.copurchase import CoPurchase
 from engine.crosses import CrossSpace
 from engine.decision import Decision, decision_id, seed_of
 from engine.kernels import STATUS
 from engine.model import ResponseModel, ValueModel
 from engine.policy import Choice, Policy
-from engine.render import render_legacy, scope
+from engine.products import Item, RecentItems
+from engine.render import scope, top_categories
+from engine.repurchase import PurchaseSummary, RepurchaseEstimate, RepurchaseModel
 from engine.scorer import Scorer, WeightBoard
+from engine.templates import TemplateRenderError
 from engine.uplift import UpliftTracker
 from features.context import ContextTable
 from features.schema import Event
@@ -40,8 +45,12 @@ from features.vector import local_hour
 
 __all__ = ["CoreConfig", "DecisionCore", "Example", "Finished", "StepResult"]
 
+log = logging.getLogger(__name__)
+
 DAY = 86400.0
 _MAX_PENDING = 16
+NEW_ARRIVALS = 30 * DAY
+"""Products added within this long before a decision count as new arrivals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,7 @@ class CoreConfig:
     seed: int = 7
     control_share: float = 0.05
     inactivity: float = 30 * DAY
+    repurchase_horizon: float = 30 * DAY
     top_k: int = 3
     n_draws: int = 32
     python_kernels: bool = False
@@ -89,6 +99,10 @@ class StepResult:
     decisions: list[Decision] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
     finished: list[Finished] = field(default_factory=list)
+    orders: list[tuple[str, ...]] = field(default_factory=list)
+    """Item ids of each order (the co-purchase counts learn from them)."""
+    purchases: list[tuple[str, PurchaseSummary]] = field(default_factory=list)
+    """(customer key, purchase summary including the order): the repurchase model's data."""
 
 
 class DecisionCore:
@@ -104,6 +118,9 @@ class DecisionCore:
         self.model = ResponseModel()
         self.model.bind(catalog, self.crosses, x_hint=float(x0 @ x0))
         self.values = ValueModel(prior_weight=catalog.learning.value_prior_weight)
+        self.copurchase = CoPurchase()
+        self.repurchase = RepurchaseModel(horizon_days=self.config.repurchase_horizon / DAY,
+                                          seed=self.config.seed)
         self.board = WeightBoard(catalog, self.model, self.values)
         self.scorer = Scorer(catalog, self.board, n_draws=self.config.n_draws,
                              top_k=self.config.top_k, python=self.config.python_kernels)
@@ -127,6 +144,11 @@ class DecisionCore:
     def model_version(self) -> str:
         """Catalog version and weight-board publish count."""
         return f"{self.catalog.version}+{self.board.version}"
+
+    def purchases(self, state: CustomerState, now: float) -> RepurchaseEstimate:
+        """Her repurchase forecast at event time `now` (BG/NBD + a learned correction,
+        computed at read time from her purchase summary; `engine.repurchase`)."""
+        return self.repurchase.predict(_summary(state), now)
 
     def new_state(self, customer_id: str, *, known: bool) -> CustomerState:
         """A fresh customer in the catalog's world, at the lifecycle's first stage."""
@@ -167,7 +189,17 @@ class DecisionCore:
         now = max(event.ts, state.row[Slot.DECAY_TS])
         self._fire_due(key, state, now, res)
         cat = self.catalog
+        orders = int(state.row[Slot.ORDERS])
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
+        if cat.products is not None and event.type == "track":
+            unknown = sum(1 for i in _event_items(event) if cat.products.get(i) is None)
+            if unknown:  # recorded all the same (the catalog may catch up); counted
+                metrics.UNKNOWN_ITEMS.inc(unknown)
+        if int(state.row[Slot.ORDERS]) > orders:
+            res.orders.append(tuple(_order_items(event)))
+            summary = _summary(state)
+            if summary is not None:
+                res.purchases.append((key, summary))
         self._attribute(state, event, now, res)
         self._schedule(state, event, now)
         placement = _placement(event)
@@ -199,9 +231,11 @@ class DecisionCore:
     # ----------------------------------------------------------------- outcomes
 
     def _respond(self, state: CustomerState, p: Pending, res: StepResult) -> None:
+        late = p.resolved
         p.responded = p.resolved = True
         res.examples.append(Example(p.treatment, p.x, p.c, True, p.policy))
-        metrics.resolved_by(p.policy).inc()
+        if not late:
+            metrics.resolved_by(p.policy).inc()
         metrics.rewards_by(p.policy).inc()
         lay, cat = self.catalog.layout, self.catalog
         action, _ = cat.treatment(p.treatment)
@@ -211,15 +245,16 @@ class DecisionCore:
         r[lay.kind_responded + cat.world.kind_index(action.kind)] += 1.0
         if action.discount > 0:
             r[lay.discount_responded] += 1.0
-        state.ignores.pop(p.action, None)
+        state.ignores.pop(cat.actions[p.action].id, None)
 
     def _ignore(self, state: CustomerState, p: Pending, res: StepResult) -> None:
         p.resolved = True
         res.examples.append(Example(p.treatment, p.x, p.c, False, p.policy))
         metrics.resolved_by(p.policy).inc()
-        n, ts = state.ignores.get(p.action, (0.0, p.respond_by))
+        aid = self.catalog.actions[p.action].id
+        n, ts = state.ignores.get(aid, (0.0, p.respond_by))
         decayed = n * math.exp(-max(p.respond_by - ts, 0.0) / (14 * DAY))
-        state.ignores[p.action] = (decayed + 1.0, max(p.respond_by, ts))
+        state.ignores[aid] = (decayed + 1.0, max(p.respond_by, ts))
 
     def _finish(self, p: Pending, res: StepResult) -> None:
         cat = self.catalog
@@ -281,8 +316,10 @@ class DecisionCore:
         target = self._target(state, event)
         if name == "Promotion Viewed" and target is not None:
             target.viewed = True
-        if name in self._respond_events and target is not None and not target.resolved \
+        if name in self._respond_events and target is not None and not target.responded \
                 and name in cat.outcomes_of(cat.actions[target.action]).respond:
+            # a response after its window (already labelled ignored) is learned as a positive
+            # too: the fake-negative correction of delayed feedback (Ktena et al. 2019)
             self._respond(state, target, res)
         if name in self._convert_events:
             if target is None or not target.responded:
@@ -321,10 +358,25 @@ class DecisionCore:
         else:
             state.timers.pop("label", None)
 
+    def inputs(self, state: CustomerState, now: float
+               ) -> tuple[dict[str, float], RepurchaseEstimate, np.ndarray, np.ndarray]:
+        """What a decision reads of a customer at event time `now`: her region's signals,
+        her repurchase forecast, the model vector and the rule values."""
+        signals = self.context.lookup(state.region, now)
+        est = self.purchases(state, now)
+        x = self.catalog.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
+        return signals, est, x, self._rules(state, now, signals, est)
+
+    def _rules(self, state: CustomerState, now: float, signals: dict[str, float],
+               est: RepurchaseEstimate) -> np.ndarray:
+        return self.catalog.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
+                                         expected_orders=est.expected_orders)
+
     def _holds(self, trig: Trigger, state: CustomerState, now: float) -> bool:
         if not trig.when:
             return True
-        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now))
+        signals = self.context.lookup(state.region, now)
+        rule = self._rules(state, now, signals, self.purchases(state, now))
         return all(_check(float(rule[p.feature]), p.op, p.value) for p in trig.when)
 
     def _fire_due(self, key: str, state: CustomerState, now: float, res: StepResult) -> None:
@@ -359,12 +411,11 @@ class DecisionCore:
                 placement: str | None, res: StepResult) -> None:
         t0 = time.perf_counter_ns()
         cat = self.catalog
-        signals = self.context.lookup(state.region, now)
-        x = cat.features.vectorize(state, now, signals)
-        rule = cat.rules.values(state, now, signals)
+        signals, _, x, rule = self.inputs(state, now)
         C = self.crosses.matrix(state, now)
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok, treatment_ok = self.policy.actions(state, now)
+        items = self._items(state, now, action_ok)
         did = decision_id(key, trigger, cause, placement)
         scored = self.scorer.score(x, rule, C, channel_ok, action_ok, treatment_ok,
                                    self.budget_left, int(state.stage), trigger, seed_of(did))
@@ -382,14 +433,23 @@ class DecisionCore:
             self._choices[did] = choice
         action, channel = cat.treatment(t)
         a, ch = int(cat.t_action[t]), int(cat.t_channel[t])
+        chosen_items = items.get(a) or self._select(action, state, now)
+        sc = scope(cat, action, channel, state, chosen_items, signals)
+        try:
+            rendered = action.messages[channel].render(sc)
+            link = action.deep_link.render(sc).strip() if action.deep_link else None
+        except TemplateRenderError:
+            log.warning("template of %s@%s failed to render; no decision", action.id, channel,
+                        exc_info=True)
+            metrics.no_decision_by("template_error").inc()
+            self._choices.pop(did, None)
+            return
         self.budget_left[a] -= 1
         self._delivered(state, now, t)
         state.pending.append(Pending(
-            did, t, a, ch, now, policy, x, C[t].copy(), prob,
+            did, cat.treatment_id(t), t, a, ch, now, policy, x, C[t].copy(), prob,
             respond_by=now + float(cat.respond_window[t]),
             attribute_by=now + max(cat.attribution_of(action), float(cat.respond_window[t]))))
-        sc = scope(cat, action, channel, state, [], signals)
-        msg = action.messages[channel]
         p_resp = 1.0 / (1.0 + math.exp(-(float(self.board.W[t] @ x + self.board.b[t])
                                          + float(C[t] @ self.board.cross_w))))
         decision = Decision(
@@ -402,8 +462,10 @@ class DecisionCore:
             channel=channel,
             action_id=action.id,
             kind=action.kind,
-            message=render_legacy(msg.body, sc),
-            subject=render_legacy(msg.subject, sc) if msg.subject else None,
+            message=rendered.body,
+            subject=rendered.subject,
+            items=[it.to_payload() for it in chosen_items],
+            deep_link=link,
             probability=round(prob, 6),
             policy=policy,
             model_version=self.model_version,
@@ -418,13 +480,40 @@ class DecisionCore:
         metrics.DECISION_LATENCY.observe(decision.latency_us / 1e6)
         res.decisions.append(decision)
 
+    def _select(self, action: Action, state: CustomerState, now: float) -> list[Item]:
+        """The items a decision of `action` carries (none without an `items:` spec)."""
+        cat = self.catalog
+        if action.items is None or cat.products is None:
+            return []
+        cats = ([action.category] if action.category is not None
+                else [cat.world.category_id(i) or "" for i in top_categories(cat, state, 2)])
+        sel = cat.products.select(action.items.source,
+                                  RecentItems(state.viewed, state.added, state.bought),
+                                  action.items.limit, categories=cats,
+                                  since_ts=now - NEW_ARRIVALS, learned=self.copurchase)
+        return list(sel.items)  # unknown ids were counted when their event came in
+
+    def _items(self, state: CustomerState, now: float, action_ok: np.ndarray
+               ) -> dict[int, list[Item]]:
+        """Items of the actions that need some (`items.min`); an action short of its
+        minimum is not eligible this time."""
+        out: dict[int, list[Item]] = {}
+        for a, action in enumerate(self.catalog.actions):
+            if action.items is None or action.items.min == 0 or not action_ok[a]:
+                continue
+            out[a] = self._select(action, state, now)
+            if len(out[a]) < action.items.min:
+                action_ok[a] = 0
+        return out
+
     def _delivered(self, state: CustomerState, now: float, t: int) -> None:
         """Count a delivery: caps and cooldowns, and the response history crosses read."""
         cat, lay = self.catalog, self.catalog.layout
         action, _ = cat.treatment(t)
         ch = int(cat.t_channel[t])
-        state.contacts.append(Contact(now, int(cat.t_action[t]), ch))
-        state.last_sent[t] = now
+        tid = cat.treatment_id(t)
+        state.contacts.append(Contact(now, action.id, cat.world.channels[ch]))
+        state.last_sent[tid] = now
         r = state.row
         lay.decay_to(state, now)
         r[lay.channel_sent + ch] += 1.0
@@ -473,6 +562,33 @@ class DecisionCore:
             "excluded": {STATUS[i]: int(counts[i]) for i in range(1, len(STATUS)) if counts[i]},
             "channels_closed": channel_reasons,
         }
+
+
+def _summary(state: CustomerState) -> PurchaseSummary | None:
+    r = state.row
+    orders = int(r[Slot.ORDERS])
+    if orders < 1:
+        return None
+    first = r[Slot.FIRST_ORDER_TS] or r[Slot.FIRST_SEEN] or r[Slot.LAST_ORDER_TS]
+    return PurchaseSummary(orders, float(first), float(max(r[Slot.LAST_ORDER_TS], first)),
+                           float(r[Slot.REVENUE]))
+
+
+def _order_items(event: Event) -> list[str]:
+    products = event.properties.get("products")
+    if not isinstance(products, list):
+        return []
+    ids = (p.get("product_id", p.get("sku", p.get("id"))) for p in products
+           if isinstance(p, dict))
+    return [str(i)[:64] for i in ids if isinstance(i, str | int) and not isinstance(i, bool)]
+
+
+def _event_items(event: Event) -> list[str]:
+    """Item ids an event names (its own product, or an order's products)."""
+    one = event.properties.get("product_id")
+    if isinstance(one, str | int) and not isinstance(one, bool):
+        return [str(one)[:64]]
+    return _order_items(event)
 
 
 def _check(v: float, op: int, c: float) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +55,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with ISO-8601 event time and the schema version."""
-        d = asdict(self)
+        d = {name: getattr(self, name) for name in _FIELDS}  # shallow: built fresh per decision
         d["ts"] = datetime.fromtimestamp(self.ts, UTC).isoformat().replace("+00:00", "Z")
         d["schema"] = SCHEMA_VERSION
         return d
@@ -63,3 +63,6 @@ class Decision:
     def to_json(self) -> bytes:
         """One JSON document (orjson)."""
         return orjson.dumps(self.to_dict())
+
+
+_FIELDS = tuple(f.name for f in fields(Decision))

@@ -21,7 +21,7 @@ from engine import metrics
 from engine.catalog import Catalog, load_catalog
 from engine.core import CoreConfig, DecisionCore, StepResult
 from engine.decision import Decision
-from engine.learning import Learning
+from engine.learning import Forgotten, Learning, Purchase
 from engine.policy import Policy
 from engine.routing import DeviceProfile, Forward, device_event, known_event
 from features.decode import EARLIEST, decode
@@ -41,11 +41,13 @@ class Engine:
 
     def __init__(self, catalog: Catalog | None = None, *, seed: int = 7,
                  config: CoreConfig | None = None, secret: bytes = DEFAULT_SECRET,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, earliest: float = EARLIEST) -> None:
         cat = catalog or load_catalog()
         self.core = DecisionCore(cat, config or CoreConfig(seed=seed), policy=policy)
         self.secret = secret
         self.learning = Learning.of(self.core)
+        self.earliest = earliest
+        """Event-time floor (epoch seconds): older events raise `bad_timestamp`."""
         self.states: dict[str, CustomerState] = {}
         self.devices: dict[str, DeviceProfile] = {}
         self.guards: dict[str, KeyGuard] = {}
@@ -81,6 +83,8 @@ class Engine:
             profile = self.devices.setdefault(key, DeviceProfile())
             out = device_event(self.core, self.secret, key, profile, self._guard(key), ev,
                                self.dedupe_window)
+            if out.erased:
+                self.learning.apply(self.core, [Forgotten(key)])
             if out.forward is None:
                 if out.result is None:
                     return None
@@ -89,6 +93,8 @@ class Engine:
             fwd = out.forward
         state, out = known_event(self.core, fwd.user_key, self.states.get(fwd.user_key),
                                  self._guard(fwd.user_key), fwd, self.dedupe_window)
+        if out.erased:
+            self.learning.apply(self.core, [Forgotten(fwd.user_key)])
         if state is None:
             self.states.pop(fwd.user_key, None)
             return None
@@ -104,7 +110,7 @@ class Engine:
 
         Raises `DecodeError` for malformed input (the flow turns that into a dead letter).
         """
-        ev = _as_event(event)
+        ev = _as_event(event, self.earliest)
         metrics.events_by(ev.label).inc()
         decisions = self.advance_to(ev.ts)
         if ev.type == "context":
@@ -159,10 +165,13 @@ class Engine:
             return {}
         now = max(state.row[Slot.LAST_SEEN], self.watermark)
         cat = self.core.catalog
-        signals = self.core.context.lookup(state.region, now)
-        x = cat.features.vectorize(state, now, signals)
-        r = cat.rules.values(state, now, signals)
-        out: dict[str, Any] = {"stage": cat.lifecycle.label(state.stage)}
+        _, est, x, r = self.core.inputs(state, now)
+        out: dict[str, Any] = {"stage": cat.lifecycle.label(state.stage),
+                               "p_repurchase": est.p_repurchase,
+                               "expected_orders": est.expected_orders,
+                               "p_alive": est.p_alive,
+                               "expected_value": est.expected_value,
+                               "horizon_days": est.horizon_days}
         out.update({n: float(x[i]) for i, n in enumerate(cat.features.names)})
         out.update({f"rule.{n}": float(r[i]) for i, n in enumerate(cat.rules.names)})
         return out
@@ -185,7 +194,8 @@ class Engine:
     # ----------------------------------------------------------------- internals
 
     def _finish(self, key: str, state: CustomerState, res: StepResult) -> list[Decision]:
-        self.learning.apply(self.core, [*res.examples, *res.finished])
+        self.learning.apply(self.core, [*res.examples, *res.finished, *res.orders,
+                                        *(Purchase(p) for p in res.purchases)])
         for due in state.timers.values():
             heapq.heappush(self._timers, (due, key))
         return res.decisions
@@ -195,9 +205,9 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _as_event(event: Mapping[str, Any] | bytes | str | Event) -> Event:
+def _as_event(event: Mapping[str, Any] | bytes | str | Event, earliest: float) -> Event:
     if isinstance(event, Event):
         return event
     if isinstance(event, bytes | str):
-        return decode(event)
-    return decode(orjson.dumps(dict(event)))
+        return decode(event, earliest=earliest)
+    return decode(orjson.dumps(dict(event)), earliest=earliest)

@@ -11,11 +11,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.copurchase import CoPurchase
 from engine.core import DecisionCore, Example, Finished
 from engine.model import ResponseModel, ValueModel
+from engine.repurchase import PurchaseSummary, RepurchaseModel
 from engine.uplift import PolicyStats
 
-__all__ = ["Learning", "Tally"]
+__all__ = ["Forgotten", "Item", "Learning", "Purchase", "Tally"]
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """An order for the repurchase model: (customer key, summary including it)."""
+
+    event: tuple[str, PurchaseSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """An erased customer: the repurchase model's sample drops her."""
+
+    key: str
+
+
+Item = Example | Finished | tuple[str, ...] | Purchase | Forgotten
+"""What the learn step takes."""
 
 
 @dataclass(slots=True)
@@ -40,6 +60,8 @@ class Learning:
 
     model: ResponseModel
     values: ValueModel
+    copurchase: CoPurchase = field(default_factory=CoPurchase)
+    repurchase: RepurchaseModel = field(default_factory=RepurchaseModel)
     tallies: dict[str, Tally] = field(default_factory=dict)
     version: int = 0
     """Publishes so far (the weight board's version)."""
@@ -47,13 +69,22 @@ class Learning:
     @classmethod
     def of(cls, core: DecisionCore) -> Learning:
         """The learning state of a core (shares its models)."""
-        return cls(core.model, core.values)
+        return cls(core.model, core.values, core.copurchase, core.repurchase)
 
-    def apply(self, core: DecisionCore, items: list[Example | Finished]) -> None:
-        """Learn from labelled and finished decisions, then republish once."""
+    def apply(self, core: DecisionCore, items: list[Item]) -> None:
+        """Learn from labelled and finished decisions, orders and erasures; republish."""
         if not items:
             return
         for item in items:
+            if isinstance(item, Purchase):
+                self.repurchase.observe_order(*item.event)
+                continue
+            if isinstance(item, Forgotten):
+                self.repurchase.forget(item.key)
+                continue
+            if isinstance(item, tuple):
+                self.copurchase.observe_order(item)
+                continue
             if isinstance(item, Example):
                 core.learn(item)
             else:

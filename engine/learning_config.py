@@ -25,6 +25,9 @@ class LearningConfig:
     `value_prior_weight`: pseudo-responses at the declared `value` behind each action's
     learned value per response.
     `fatigue`: whether contact-fatigue crosses enter the model (recent contacts, ignores).
+    `memory`: examples over which evidence fades (every weight's data precision is
+    multiplied by `exp(-eb_every / memory)` at each empirical-Bayes step), so tastes that
+    drift are followed; 0 keeps every example forever.
     """
 
     prior_logit_sd: float = 1.5
@@ -33,6 +36,7 @@ class LearningConfig:
     max_precision: float = 1e4
     value_prior_weight: float = 5.0
     fatigue: bool = True
+    memory: float = 0.0
 
     @classmethod
     def from_mapping(cls, doc: dict[str, Any]) -> LearningConfig:

@@ -193,12 +193,17 @@ class ResponseModel:
             self.empirical_bayes()
 
     def empirical_bayes(self) -> None:
-        """Re-estimate every block's prior precision (see `_Block.empirical_bayes`)."""
-        lo, hi = self.config.min_precision, self.config.max_precision
-        for b in self.blocks.values():
-            b.empirical_bayes(lo, hi)
+        """Re-estimate every block's prior precision (see `_Block.empirical_bayes`), after
+        fading old evidence when `learning.memory` is set."""
+        cfg = self.config
         assert self.shared is not None
-        self.shared.empirical_bayes(lo, hi)
+        blocks = [*self.blocks.values(), self.shared]
+        if cfg.memory > 0:
+            fade = math.exp(-cfg.eb_every / cfg.memory)
+            for b in blocks:
+                b.h *= fade
+        for b in blocks:
+            b.empirical_bayes(cfg.min_precision, cfg.max_precision)
 
     # ----------------------------------------------------------------- export
 

@@ -26,6 +26,8 @@ class WeightBoard:
     def __init__(self, catalog: Catalog, model: ResponseModel, values: ValueModel) -> None:
         self.catalog = catalog
         self.version = 0
+        self._action_ids = [a.id for a in catalog.actions]
+        self._declared = np.array([a.value for a in catalog.actions], dtype=np.float64)
         self.publish(model, values, count=False)
 
     def publish(self, model: ResponseModel, values: ValueModel, *, count: bool = True) -> None:

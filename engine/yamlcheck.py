@@ -16,8 +16,23 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 Path_ = tuple[Any, ...]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false (so `on:`, `off:`, `yes`, `no` stay strings, as
+    catalog authors mean them: a trigger's `on: [Product Viewed]`)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
 def _line_index(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
-    out[path] = node.start_mark.line + 1
+    # a block scalar's text starts on the line after its `|` or `>` indicator
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    out[path] = node.start_mark.line + 1 + int(block)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             out[(*path, k.value)] = k.start_mark.line + 1
@@ -30,8 +45,8 @@ def _line_index(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
 def load_yaml(text: str, source: str) -> tuple[Any, Ctx]:
     """Parse a YAML document and index the line of every path in it."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         msg = f"{source}: not valid YAML: {e}"
         raise CatalogError(msg) from e

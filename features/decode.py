@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC as _UTC
 from datetime import datetime
 from typing import Any
@@ -12,11 +13,21 @@ import orjson
 from features.errors import DecodeError
 from features.schema import EVENT_TYPES, MAX_EVENT_BYTES, Event
 
-__all__ = ["EARLIEST", "MAX_AHEAD", "REASONS", "decode", "parse_timestamp"]
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "MAX_AHEAD",
+    "MAX_SIGNAL",
+    "MILLIS_ABOVE",
+    "REASONS",
+    "decode",
+    "parse_timestamp",
+]
 
 REASONS = (
     "oversized",
     "invalid_json",
+    "invalid_utf8",
     "not_an_object",
     "missing_type",
     "unknown_type",
@@ -35,19 +46,40 @@ REASONS = (
 
 _TS_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 EARLIEST = 946_684_800.0
-"""2000-01-01T00:00:00Z: anything earlier is a device clock that was never set."""
+"""2000-01-01T00:00:00Z, the default floor of event time (`decode(earliest=...)`): anything
+earlier is a device clock that was never set."""
+LATEST = 4_102_444_800.0
+"""2100-01-01T00:00:00Z: event time at or beyond it is always rejected, whatever the future
+tolerance, so one outlier cannot push the watermark past every customer's state TTL."""
 MAX_AHEAD = 900.0
 """Seconds an event may be ahead of the processing clock (beyond: a skewed clock, whose
 event time would push the watermark ahead and fire every customer's timers early)."""
+MILLIS_ABOVE = 1e11
+"""Epoch-number timestamps above this are milliseconds (1e11 s is the year 5138)."""
+MAX_SIGNAL = 1e6
+"""Bound on a context signal's magnitude: beyond it (or non-finite) a signal would swamp the
+feature vector, so the record is rejected as `out_of_range`."""
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, _UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_timestamp(value: Any) -> float:
-    """ISO-8601 string (Segment's format, `Z` allowed) → epoch seconds.
+    """ISO-8601 string (Segment's format, `Z` allowed) or epoch number → epoch seconds.
 
-    Naive timestamps are taken as UTC.
+    Naive timestamps are taken as UTC; numbers are seconds, or milliseconds above
+    `MILLIS_ABOVE`. No range check here (see `decode`): a device clock may be anything.
     """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        ts = float(value)
+        if not math.isfinite(ts):
+            msg = f"timestamp {value!r} is not a finite number"
+            raise DecodeError(msg, reason="bad_timestamp")
+        return ts / 1000.0 if ts > MILLIS_ABOVE else ts
     if not isinstance(value, str):
-        msg = f"timestamp must be an ISO-8601 string, got {type(value).__name__}"
+        msg = (f"timestamp must be an ISO-8601 string or epoch seconds/milliseconds, "
+               f"got {type(value).__name__}")
         raise DecodeError(msg, reason="bad_timestamp")
     try:
         dt = datetime.fromisoformat(value)
@@ -55,9 +87,8 @@ def parse_timestamp(value: Any) -> float:
         msg = f"timestamp {value[:40]!r} is not ISO-8601 (e.g. '2026-01-31T12:00:00Z')"
         raise DecodeError(msg, reason="bad_timestamp") from e
     if dt.tzinfo is None:
-        return dt.replace(tzinfo=_UTC).timestamp()
+        dt = dt.replace(tzinfo=_UTC)
     return dt.timestamp()
-
 
 
 def _opt_str(obj: dict[str, Any], key: str) -> str | None:
@@ -97,13 +128,21 @@ def _signals(obj: dict[str, Any]) -> dict[str, float]:
         if isinstance(v, bool) or not isinstance(v, int | float):
             msg = f"signals.{k} must be a number, got {type(v).__name__}"
             raise DecodeError(msg, reason="wrong_type")
-        out[k] = float(v)
+        f = float(v)
+        if not abs(f) <= MAX_SIGNAL:  # also catches NaN
+            msg = f"signals.{k}={f:.3g} is not a finite number within ±{MAX_SIGNAL:.0e}"
+            raise DecodeError(msg, reason="out_of_range")
+        out[k] = f
     return out
 
 
-def _check_time(ts: float, now: float | None, max_ahead: float) -> None:
-    if ts < EARLIEST:
-        msg = f"timestamp {ts:.0f} is before 2000-01-01 (an unset device clock?)"
+def _check_time(ts: float, now: float | None, max_ahead: float, earliest: float) -> None:
+    if ts < earliest:
+        msg = (f"timestamp {ts:.0f} is before {_utc(earliest)} (an unset device clock?); "
+               "lower the floor (`earliest`) to accept older events")
+        raise DecodeError(msg, reason="bad_timestamp")
+    if ts >= LATEST:
+        msg = f"timestamp {ts:.0f} is at or after 2100-01-01 (a corrupt clock or field)"
         raise DecodeError(msg, reason="bad_timestamp")
     if now is not None and ts > now + max_ahead:
         msg = (f"timestamp is {ts - now:.0f} s ahead of the clock (limit {max_ahead:.0f} s);"
@@ -112,20 +151,29 @@ def _check_time(ts: float, now: float | None, max_ahead: float) -> None:
 
 
 def decode(raw: bytes | str, *, now: float | None = None,
-           max_ahead: float = MAX_AHEAD) -> Event:
+           max_ahead: float = MAX_AHEAD, earliest: float = EARLIEST) -> Event:
     """Decode and validate one record; raise `DecodeError` with a reason code.
 
-    With `now` (the processing clock), events more than `max_ahead` seconds in the future
-    are rejected; without it (replays of recorded traffic, tests) only the lower bound holds.
+    Event time must lie in [`earliest`, `LATEST`). With `now` (the processing clock), events
+    more than `max_ahead` seconds in the future are rejected too; without it (replays of
+    recorded traffic, tests) only those bounds hold.
     """
+    if not earliest < LATEST:
+        msg = f"earliest={earliest!r} must be before 2100-01-01 ({LATEST:.0f})"
+        raise ValueError(msg)
     if isinstance(raw, str):
-        raw = raw.encode()
+        raw = raw.encode("utf-8", "surrogatepass")  # lone surrogates: invalid_utf8 below
     if len(raw) > MAX_EVENT_BYTES:
         msg = f"record is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES} (Segment's 32 KB)"
         raise DecodeError(msg, reason="oversized")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as u:
+            msg = f"not UTF-8 text: byte {raw[u.start]:#04x} at offset {u.start}"
+            raise DecodeError(msg, reason="invalid_utf8") from e
         msg = f"not valid JSON: {e}"
         raise DecodeError(msg, reason="invalid_json") from e
     if not isinstance(obj, dict):
@@ -142,7 +190,7 @@ def decode(raw: bytes | str, *, now: float | None = None,
         msg = f"unknown type {kind[:40]!r}; expected one of {sorted(EVENT_TYPES)}"
         raise DecodeError(msg, reason="unknown_type")
     ts = _event_time(obj)
-    _check_time(ts, now, max_ahead)
+    _check_time(ts, now, max_ahead, earliest)
     message_id = _opt_str(obj, "messageId") or hashlib.blake2b(raw, digest_size=12).hexdigest()
     if kind == "context":
         region = _opt_str(obj, "region")

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from features.schema import Event
 
-__all__ = ["customer_key", "routing_id"]
+__all__ = ["customer_key", "hash_key", "routing_id"]
+
+_PERSON = b"journey.secret"
+
+
+@functools.lru_cache(maxsize=16)
+def hash_key(secret: bytes) -> bytes:
+    """The BLAKE2b key for `secret`: itself up to BLAKE2b's 64-byte limit, else (as HMAC does
+    with long keys) its 64-byte BLAKE2b digest under a fixed personalisation. An empty secret
+    is refused: it would leave the hashes unkeyed."""
+    if not secret:
+        msg = "the hashing secret is empty: set JOURNEY_SECRET to a random value"
+        raise ValueError(msg)
+    if len(secret) <= hashlib.blake2b.MAX_KEY_SIZE:
+        return secret
+    return hashlib.blake2b(secret, digest_size=64, person=_PERSON).digest()
 
 
 def customer_key(customer_id: str, secret: bytes) -> str:
-    """Keyed BLAKE2b of a customer id: the only form ids take as state keys or in logs."""
-    return hashlib.blake2b(customer_id.encode(), key=secret, digest_size=12).hexdigest()
+    """Keyed BLAKE2b of a customer id: the only form ids take as state keys or in logs.
+
+    `secret` may be any non-empty length (see `hash_key`)."""
+    return hashlib.blake2b(customer_id.encode(), key=hash_key(secret),
+                           digest_size=12).hexdigest()
 
 
 def routing_id(event: Event) -> tuple[str, bool]:

@@ -41,7 +41,7 @@ BASE_RULES: tuple[str, ...] = (
     "rain",
     "temperature_c",
     "p_repurchase",
-    "expected_orders_90d",
+    "expected_orders_30d",
     "viewed_items",
 )
 

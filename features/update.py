@@ -95,9 +95,9 @@ def _device(event: Event) -> float | None:
     return None
 
 
-def consent_changes(event: Event, channels: tuple[str, ...]) -> dict[str, bool]:
+def consent_changes(event: Event, channels: tuple[str, ...] | None = None) -> dict[str, bool]:
     """Channel → granted, from identify traits, Segment consent context or a consent event,
-    for the catalog's `channels`."""
+    for the catalog's `channels` (None: any channel name)."""
     found: dict[str, bool] = {}
     sources: list[Any] = [event.traits.get("consent")]
     consent_ctx = event.context.get("consent")
@@ -108,7 +108,7 @@ def consent_changes(event: Event, channels: tuple[str, ...]) -> dict[str, bool]:
     for src in sources:
         if isinstance(src, dict):
             for ch, v in src.items():
-                if ch in channels and isinstance(v, bool):
+                if (channels is None or ch in channels) and isinstance(v, bool):
                     found[ch] = v
     return found
 

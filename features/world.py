@@ -105,12 +105,12 @@ class Trait:
                 return float(i + 1)
         return None
 
-    def label(self, slot: float) -> str | bool | float | None:
+    def label(self, slot: float) -> str | bool | int | float | None:
         """The human value of a slot (for templates)."""
         if self.type == "boolean":
             return bool(slot)
         if self.type == "numeric":
-            return slot
+            return int(slot) if slot.is_integer() else slot
         i = int(slot)
         return self.values[i - 1] if 0 < i <= len(self.values) else None
 

@@ -18,30 +18,33 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
-from prometheus_client import start_http_server
 
 from engine.kernels import warm_up
 from features.errors import JourneyError
 from features.intake import forget_request
 from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
+from flows.httpserver import BackgroundServer, serve_metrics
 from flows.kafka import ensure_topics
 from flows.progress import Progress, events_seen
 from flows.runtime import get_runtime
-from flows.settings import ENV_PREFIX, Settings, kafka_settings
+from flows.settings import DEV_SECRET, ENV_PREFIX, Settings, kafka_settings
+from flows.store import init_store, scrub
 from flows.subscriber import DecisionSubscriber
 
 __all__ = ["main"]
 
 _SKIP = {"replay": {"source", "input", "customers", "events", "sim_partitions", "bad_rate"}}
-_ONLY = {"collect": {"brokers", "kafka_config", "events_topic", "context_topic",
+_ONLY = {"collect": {"brokers", "kafka_config", "kafka_timeout", "events_topic", "context_topic",
                      "outcomes_topic", "decisions_topic", "dead_letter_topic", "partitions",
                      "secret", "collector_host", "collector_port", "write_keys",
-                     "collector_capacity", "metrics_host", "metrics_port"},
+                     "admin_keys", "collector_timeout", "collector_connections",
+                     "collector_dead_letter_budget", "collector_capacity", "metrics_host",
+                     "metrics_port"},
          "subscribe": {"brokers", "kafka_config", "decisions_topic"},
-         "forget": {"brokers", "kafka_config", "events_topic", "secret"}}
+         "forget": {"brokers", "kafka_config", "kafka_timeout", "events_topic", "secret"}}
 
 
 def _add_flags(p: argparse.ArgumentParser, command: str) -> None:
@@ -96,7 +99,7 @@ def _forget(settings: Settings, user_id: str | None, anonymous_id: str | None) -
         raise JourneyError(str(e)) from e
     ensure_topics(settings, [settings.events_topic])
     forwarder = KafkaForwarder(settings, 1)
-    forwarder.offer([request])
+    forwarder.offer([request], [])
     forwarder.close()
     if forwarder.failed:
         msg = "the forget request was not delivered to Kafka (see the log); send it again"
@@ -122,7 +125,33 @@ def _subscribe(settings: Settings, group: str, max_idle: float | None) -> dict[s
 
 def _collector(settings: Settings, forwarder: Any) -> Collector:
     return Collector(forwarder, write_keys=settings.write_key_set,
-                     host=settings.collector_host, port=settings.collector_port).start()
+                     admin_keys=settings.admin_key_set, host=settings.collector_host,
+                     port=settings.collector_port,
+                     dead_letter_budget=settings.collector_dead_letter_budget,
+                     timeout=settings.collector_timeout,
+                     max_connections=settings.collector_connections).start()
+
+
+def _metrics(settings: Settings) -> BackgroundServer | None:
+    if not settings.metrics_port:
+        return None
+    return serve_metrics(settings.metrics_host, settings.metrics_port)
+
+
+def _on_stop(drain: Any) -> None:
+    """SIGINT and SIGTERM call `drain` (on a thread) once; a second signal interrupts."""
+    state = {"signals": 0}
+
+    def handler(signum: int, _frame: Any) -> None:
+        state["signals"] += 1
+        if state["signals"] > 1:
+            raise KeyboardInterrupt
+        print(f"journey: {signal.Signals(signum).name}: draining (again to interrupt)",
+              file=sys.stderr, flush=True)
+        threading.Thread(target=drain, name="drain", daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def _collect(settings: Settings) -> dict[str, Any]:
@@ -131,44 +160,48 @@ def _collect(settings: Settings) -> dict[str, Any]:
         msg = "journey collect needs --brokers host:port (or JOURNEY_BROKERS)"
         raise JourneyError(msg)
     ensure_topics(settings, [settings.events_topic, settings.dead_letter_topic])
-    server = None
-    if settings.metrics_port:
-        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    server = _metrics(settings)
     forwarder = KafkaForwarder(settings, settings.collector_capacity)
     collector = _collector(settings, forwarder)
     print(f"journey: collector listening on {collector.url}", file=sys.stderr, flush=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    collector.stop()
+    _on_stop(stop.set)
+    while not stop.wait(0.5):  # a timed wait, so signal handlers run promptly
+        pass
+    collector.stop()  # 503 from now on; delivers everything acknowledged
     if server is not None:
-        server.shutdown()
-    return {"undelivered": forwarder.failed}
+        server.stop()
+    summary: dict[str, Any] = {**collector.summary(), "undelivered": forwarder.failed}
+    if forwarder.failed:
+        msg = (f"{forwarder.failed} acknowledged records were not delivered to Kafka (see the "
+               f"log): {orjson.dumps(summary).decode()}")
+        raise JourneyError(msg)
+    return summary
 
 
 def _recovery(settings: Settings) -> RecoveryConfig | None:
-    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use."""
+    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use and
+    scrubbed at every start (`flows.store`)."""
     if not settings.recovery_dir:
         return None
     path = Path(settings.recovery_dir)
-    if not any(path.glob("part-*.sqlite3")):
-        path.mkdir(parents=True, exist_ok=True)
-        init_db_dir(path, 1)
+    init_store(path, 1)
     return RecoveryConfig(path, backup_interval=timedelta(seconds=settings.backup_interval))
 
 
 def _execute(settings: Settings) -> dict[str, Any]:
     warm_up()
     rt = get_runtime(settings)
-    server = None
-    if settings.metrics_port:
-        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    server = _metrics(settings)
     flow = build_flow(settings)
     collector = None
+    interrupted = False
     if settings.source == "collector":
         collector = _collector(settings, rt.collector_queue)
         print(f"journey: collector listening on {collector.url}", file=sys.stderr, flush=True)
+        _on_stop(collector.drain)  # the source ends once the drained queue is empty
+    else:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     run = {"workers_per_process": settings.workers, "recovery_config": _recovery(settings),
            "epoch_interval": timedelta(seconds=settings.snapshot_interval)}
     started = time.perf_counter()
@@ -178,13 +211,17 @@ def _execute(settings: Settings) -> dict[str, Any]:
                 cli_main(flow, **run)
         else:
             cli_main(flow, **run)
+        if settings.recovery_dir:  # a clean stop: nothing of a deleted snapshot stays
+            scrub(Path(settings.recovery_dir))
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         if collector is not None:
             collector.stop()
         if rt.lag is not None:
             rt.lag.stop()
         if server is not None:
-            server.shutdown()
+            server.stop()
     elapsed = time.perf_counter() - started
     return {
         "events": rt.events,
@@ -196,7 +233,19 @@ def _execute(settings: Settings) -> dict[str, Any]:
         **rt.core.uplift.summary(),
         "decisions_out": settings.out,
         "dead_letters_out": settings.dead_letters,
+        **({"interrupted": True} if interrupted else {}),
+        **({"collector": collector.summary()} if collector is not None else {}),
     }
+
+
+def _warn_dev_secret(settings: Settings, command: str) -> None:
+    demo = command == "replay" or (command == "run" and settings.source in ("simulator",
+                                                                              "jsonl"))
+    if settings.secret == DEV_SECRET and not demo and command != "subscribe":
+        print("journey: WARNING: customer ids are hashed with the built-in development "
+              "secret, which is public:\njourney: WARNING: anyone can recompute them. Set "
+              "JOURNEY_SECRET (or --secret) to a random value, e.g. `openssl rand -hex 32`.",
+              file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
              if k in args}
     try:
         settings = Settings.from_env(**args)
+        _warn_dev_secret(settings, command)
         if command == "collect":
             summary = _collect(settings)
         elif command == "subscribe":

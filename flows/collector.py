@@ -1,256 +1,323 @@
 """A Segment-compatible HTTP collector: validates events and forwards them to Kafka or the flow.
 
 Point any Segment library at it (`segment.analytics.Client(key, host="http://host:8088")`).
-Requests are validated whole by `features.intake`; accepted events are deduplicated on
-`messageId` (24 h window) and handed to a forwarder: the events topic (`journey collect`) or
-the embedded flow's queue (`journey run --source collector`). When the forwarder is full the
-collector answers 429 with `Retry-After`, and the client retries; rejected requests answer 400
-with a reason and go to the dead-letter output.
+It is a starlette app served by uvicorn (`flows.httpserver`: timeouts, bounded connections,
+ambiguous framing refused). A request is authenticated first (a Basic key before the body is
+read), then each event is judged on its own by `features.intake`: accepted events are
+deduplicated on `messageId` (24 h window) and handed to a forwarder, the events topic
+(`journey collect`) or the embedded flow's queue (`journey run --source collector`); each
+rejected event goes whole to the dead-letter output with its reason (within a per-source
+budget) and the reply names it. Erasure and consent changes need an admin key.
+
+Nothing is acknowledged that the forwarder did not take: when it is full the reply is 429 with
+`Retry-After` (nothing of the request is kept) and the client retries; once `drain()` began
+(SIGINT/SIGTERM, or `--collector-limit` reached) every request gets 503.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from collections import OrderedDict
+from typing import Any
 
 import orjson
-from confluent_kafka import Producer
+from prometheus_client import Counter
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from engine import metrics
+from engine.routing import is_forget
 from features.deadletter import DeadLetter
 from features.dedupe import RecentIds
-from features.identity import customer_key, routing_id
-from features.intake import Accepted, IntakeError, parse_request
-from features.schema import RawRecord
-from flows.kafka import PRODUCER_DEFAULTS
-from flows.settings import Settings, kafka_settings
+from features.intake import (
+    MAX_BATCH_BYTES,
+    Accepted,
+    IntakeError,
+    Rejected,
+    authenticate,
+    header_key,
+    parse_request,
+)
+from features.schema import Event
+from features.update import consent_changes
+from flows.forwarders import Forwarder, KafkaForwarder, QueueForwarder
+from flows.httpserver import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, BackgroundServer
 
-__all__ = ["Collector", "Forwarder", "KafkaForwarder", "QueueForwarder"]
+__all__ = ["Collector", "DeadLetterBudget", "Forwarder", "KafkaForwarder", "QueueForwarder",
+           "restricted"]
 
 log = logging.getLogger(__name__)
 
+_DISCARD_BYTES = 4 * MAX_BATCH_BYTES
+"""A body too large but below this is read (and dropped) so the client gets its 400; beyond,
+the connection is closed unread."""
+
 RETRY_AFTER_SECONDS = 1
-"""What a 429 asks the client to wait (Segment's clients honour `Retry-After`)."""
+"""What a 429 or 503 asks the client to wait (Segment's clients honour `Retry-After`)."""
 
+DEAD_LETTERS_DROPPED = Counter(
+    "journey_collector_dead_letters_dropped_total",
+    "Rejected events or requests not stored because their source spent its dead-letter budget")
 
-class Forwarder(Protocol):
-    """Where accepted events and rejected requests go."""
+class DeadLetterBudget:
+    """Bytes of dead letters each source (client address, write key) may store: a token
+    bucket of `per_minute` bytes refilled continuously; at most `sources` tracked (LRU)."""
 
-    def offer(self, events: list[Accepted]) -> bool:
-        """Take all of `events`, or none of them (False: full, try again later)."""
-        ...
-
-    def reject(self, dead: DeadLetter) -> None:
-        """Send a rejected request to the dead-letter output."""
-        ...
-
-    def close(self) -> None:
-        """Deliver what is buffered and release resources."""
-        ...
-
-
-class QueueForwarder:
-    """A bounded in-process queue the embedded flow's collector source drains."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: deque[RawRecord | DeadLetter] = deque()
+    def __init__(self, per_minute: int, sources: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self.sources = sources
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def offer(self, events: list[Accepted]) -> bool:
-        with self._lock:
-            if len(self._items) + len(events) > self.capacity:
-                return False
-            self._items.extend(RawRecord(a.payload, "events", "collector") for a in events)
+    def allow(self, sources: list[str], n_bytes: int, now: float | None = None) -> bool:
+        """Take `n_bytes` from every source's bucket if each has them (0 budget: no bound)."""
+        if self.per_minute <= 0:
             return True
-
-    def reject(self, dead: DeadLetter) -> None:
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / 60.0
         with self._lock:
-            self._items.append(dead)
+            levels = []
+            for s in sources:
+                level, at = self._buckets.get(s, (float(self.per_minute), now))
+                levels.append(min(float(self.per_minute), level + (now - at) * rate))
+            ok = all(level >= n_bytes for level in levels)
+            for s, level in zip(sources, levels, strict=True):
+                self._buckets[s] = (level - n_bytes if ok else level, now)
+                self._buckets.move_to_end(s)
+            while len(self._buckets) > self.sources:
+                self._buckets.popitem(last=False)
+            return ok
 
-    def take(self, n: int) -> list[RawRecord | DeadLetter]:
-        """Up to `n` queued items, oldest first."""
-        with self._lock:
-            return [self._items.popleft() for _ in range(min(n, len(self._items)))]
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def close(self) -> None:
-        return None
-
-
-class KafkaForwarder:
-    """Produces accepted events to the events topic, keyed by the customer's keyed hash."""
-
-    def __init__(self, settings: Settings, capacity: int) -> None:
-        self.settings = settings
-        self.capacity = capacity
-        self.secret = settings.secret.encode()
-        self.failed = 0
-        self._lock = threading.Lock()
-        self._producer = Producer({
-            "bootstrap.servers": settings.brokers, **PRODUCER_DEFAULTS,
-            "queue.buffering.max.messages": str(max(capacity * 2, 1000)),
-            **kafka_settings(settings)})
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="collector-producer",
-                                        daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.1)
-
-    def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None:
-            self.failed += 1
-            log.error("collector: event not delivered to Kafka: %s", err)
-
-    def offer(self, events: list[Accepted]) -> bool:
-        with self._lock:
-            if len(self._producer) + len(events) > self.capacity:
-                return False
-            for a in events:
-                key = customer_key(routing_id(a.event)[0], self.secret).encode()
-                self._producer.produce(self.settings.events_topic, a.payload, key,
-                                       on_delivery=self._delivered)
-            return True
-
-    def reject(self, dead: DeadLetter) -> None:
-        with self._lock:
-            self._producer.produce(self.settings.dead_letter_topic, dead.payload,
-                                   headers=dead.headers(), on_delivery=self._delivered)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._poller.join()
-        self._producer.flush(30)
+def restricted(event: Event) -> str | None:
+    """Why `event` needs a privileged key: it erases a customer or changes consent."""
+    if is_forget(event):
+        return f"erasure ({event.event!r})"
+    if consent_changes(event):
+        return "a consent change"
+    return None
 
 
 class Collector:
     """The HTTP Tracking API in front of a forwarder. `start()` serves on a thread."""
 
     def __init__(self, forwarder: Forwarder, *, write_keys: tuple[str, ...] = (),
-                 host: str = "127.0.0.1", port: int = 8088,
-                 dedupe: RecentIds | None = None) -> None:
+                 admin_keys: tuple[str, ...] = (), host: str = "127.0.0.1", port: int = 8088,
+                 dedupe: RecentIds | None = None, dead_letter_budget: int = 1 << 20,
+                 timeout: float = DEFAULT_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.forwarder = forwarder
         self.write_keys = write_keys
+        self.admin_keys = admin_keys
         self.dedupe = dedupe or RecentIds()
+        self.budget = DeadLetterBudget(dead_letter_budget)
+        self.counts = {"acknowledged": 0, "duplicates": 0, "rejected": 0, "dead_lettered": 0,
+                       "dead_letters_dropped": 0, "refused_requests": 0}
+        """Events acknowledged (forwarded), duplicates acknowledged and dropped, events
+        rejected, dead letters stored and dropped (budget), requests answered 429/503."""
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._draining = False
+        self._stopped = False
+        app = Starlette(routes=[Route("/health", self._health, methods=["GET"]),
+                                Route("/v1/{call}", self._post, methods=["POST"])])
+        self._server = BackgroundServer(app, host, port, name="collector-http",
+                                        timeout=timeout, max_connections=max_connections)
 
     @property
     def url(self) -> str:
         """Base URL to give clients as `host`."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._server.host}:{self._server.port}"
+
+    @property
+    def draining(self) -> bool:
+        """Whether new requests are refused (503)."""
+        return self._draining
 
     def start(self) -> Collector:
         """Serve requests on a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="collector-http", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
-    def stop(self) -> None:
-        """Stop serving and flush the forwarder."""
-        self._server.shutdown()
-        self._server.server_close()
+    def drain(self) -> None:
+        """Refuse every new request with 503, then close the forwarder: everything that was
+        acknowledged is delivered (Kafka) or left for the flow to finish (queue)."""
+        with self._lock:
+            self._draining = True
         self.forwarder.close()
 
-    def handle(self, call: str, body: bytes,
-               headers: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """One request → (status, JSON reply, extra headers). Thread-safe."""
+    def stop(self) -> None:
+        """Drain, then stop serving."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.drain()
+        self._server.stop()
+
+    def summary(self) -> dict[str, int]:
+        """The counts, for the run summary."""
+        with self._lock:
+            return dict(self.counts)
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def _health(self, _request: Request) -> Response:
+        return _json(200, {"ok": True, "draining": self._draining})
+
+    async def _post(self, request: Request) -> Response:
+        call = request.path_params["call"]
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        client = request.client.host if request.client else ""
+        if self._draining:
+            return self._reply(*self._refused())
+        key = header_key(headers.get("authorization"))
         try:
-            events = parse_request(call, body, headers, write_keys=self.write_keys,
-                                   received=time.time())
+            if key is not None:  # a Basic key is checked before the body is read
+                authenticate(key, self.write_keys, self.admin_keys)
         except IntakeError as e:
-            metrics.collector_rejected_by(e.code).inc()
-            if e.status == 400:
-                self.forwarder.reject(DeadLetter(e.code, e.message, body[:65536], "events",
-                                                 f"collector:/v1/{call[:20]}", "IntakeError"))
-            return e.status, {"success": False, "code": e.code, "message": e.message}, {}
+            return self._reply(*self._rejected(e, client, key), close=True)
+        declared = int(headers.get("content-length", "0"))  # h11 checked it is digits
+        body = bytearray()
+        seen = 0
+        try:
+            if declared <= _DISCARD_BYTES:
+                async for chunk in request.stream():
+                    seen += len(chunk)
+                    if seen > _DISCARD_BYTES:
+                        break
+                    if len(body) <= MAX_BATCH_BYTES:  # beyond: read and drop, so the
+                        body += chunk                 # client sees the reply
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening; nothing was kept
+        if declared > MAX_BATCH_BYTES or len(body) > MAX_BATCH_BYTES:
+            e = IntakeError(400, "body_too_large", "request is larger than 500 KB",
+                            b"" if key else None)  # unauthenticated: keep nothing
+            return self._reply(*self._rejected(e, client, key), close=True)
+        return self._reply(*self.handle(call, bytes(body), headers, client))
+
+    def _reply(self, status: int, body: dict[str, Any], extra: dict[str, str],
+               close: bool = False) -> Response:
+        metrics.collector_requests_by(str(status)).inc()
+        if close:
+            extra = {**extra, "Connection": "close"}
+        return _json(status, body, extra)
+
+    def _refused(self) -> tuple[int, dict[str, Any], dict[str, str]]:
+        self.counts["refused_requests"] += 1
+        metrics.collector_rejected_by("draining").inc()
+        return 503, {"success": False, "code": "draining",
+                     "message": "the collector is shutting down; send to another one"}, {
+            "Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
+
+    # -- the request, I/O-free but for the forwarder ------------------------------------------
+
+    def handle(self, call: str, body: bytes, headers: dict[str, str],
+               client: str = "") -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One request → (status, JSON reply, extra headers). Thread-safe."""
+        key = header_key(headers.get("authorization"))
+        try:
+            intake = parse_request(call, body, headers, write_keys=self.write_keys,
+                                   admin_keys=self.admin_keys, received=time.time(),
+                                   restricted=restricted)
+        except IntakeError as e:
+            return self._rejected(e, client, key)
+        key = intake.key
+        origin = f"collector:/v1/{call[:20]}"
+        dead = self._dead_letters(intake.rejected, origin, client, key)
         now = time.time()
         with self._lock:
+            if self._draining:
+                return self._refused()
             fresh: list[Accepted] = []
             ids: set[str] = set()
-            for a in events:
+            for a in intake.accepted:
                 mid = a.event.message_id
                 if mid in ids or self.dedupe.seen(mid, now):
                     continue
                 ids.add(mid)
                 fresh.append(a)
-            if fresh and not self.forwarder.offer(fresh):
+            verdict = self.forwarder.offer(fresh, dead) if fresh or dead else "ok"
+            if verdict == "closed":
+                self._draining = True
+                return self._refused()
+            if verdict == "full":
+                self.counts["refused_requests"] += 1
                 metrics.collector_rejected_by("overloaded").inc()
                 return 429, {"success": False, "code": "overloaded",
                              "message": "too many events in flight; retry later"}, {
                     "Retry-After": str(RETRY_AFTER_SECONDS)}
             for a in fresh:
                 self.dedupe.add(a.event.message_id, now)
+            self.counts["acknowledged"] += len(fresh)
+            self.counts["duplicates"] += len(intake.accepted) - len(fresh)
+            self.counts["rejected"] += len(intake.rejected)
+            self.counts["dead_lettered"] += len(dead)
+            self.counts["dead_letters_dropped"] += len(intake.rejected) - len(dead)
         metrics.collector_events_by("accepted").inc(len(fresh))
-        metrics.collector_events_by("duplicate").inc(len(events) - len(fresh))
-        return 200, {"success": True}, {}
+        metrics.collector_events_by("duplicate").inc(len(intake.accepted) - len(fresh))
+        for r in intake.rejected:
+            metrics.collector_rejected_by(r.code).inc()
+        metrics.collector_events_by("rejected").inc(len(intake.rejected))
+        if not intake.rejected:
+            return 200, {"success": True}, {}
+        rejected = [{"index": r.index, "code": r.code, "message": r.message}
+                    for r in intake.rejected]
+        if intake.accepted:
+            return 200, {"success": True, "accepted": len(intake.accepted),
+                         "rejected": rejected}, {}
+        first = intake.rejected[0]
+        return 400, {"success": False, "code": first.code, "message": first.message,
+                     "rejected": rejected}, {}
 
-
-def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "journey-collector"
-
-        def _reply(self, status: int, body: dict[str, Any],
-                   extra: dict[str, str] | None = None) -> None:
-            data = orjson.dumps(body)
-            metrics.collector_requests_by(str(status)).inc()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            if self.path == "/health":
-                self._reply(200, {"ok": True})
+    def _dead_letters(self, rejected: list[Rejected], origin: str, client: str,
+                      key: str | None) -> list[DeadLetter]:
+        out = []
+        for r in rejected:
+            if self.budget.allow(_sources(client, key), len(r.payload)):
+                out.append(DeadLetter(r.code, r.message, r.payload, "events", origin,
+                                      "IntakeError"))
             else:
-                self._reply(404, {"success": False, "code": "not_found", "message": self.path})
+                DEAD_LETTERS_DROPPED.inc()
+        return out
 
-        def do_POST(self) -> None:
-            parts = self.path.split("?", 1)[0].strip("/").split("/")
-            if len(parts) != 2 or parts[0] != "v1":
-                self._reply(404, {"success": False, "code": "not_found",
-                                  "message": "endpoints are /v1/<call> and /v1/batch"})
-                return
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                self.close_connection = True
-                self._reply(411, {"success": False, "code": "invalid_request",
-                                  "message": "Content-Length is required"})
-                return
-            if int(length) > 4 * 500 * 1024:  # do not read absurd bodies; drop the connection
-                self.close_connection = True
-                metrics.collector_rejected_by("body_too_large").inc()
-                self._reply(400, {"success": False, "code": "body_too_large",
-                                  "message": "request is larger than 500 KB"})
-                return
-            body = self.rfile.read(int(length))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            try:
-                status, reply, extra = collector.handle(parts[1], body, headers)
-            except Exception:  # a bug must not kill the server: 500, logged, counted
-                log.exception("collector: request failed")
-                status, reply, extra = 500, {"success": False, "code": "internal",
-                                             "message": "internal error"}, {}
-            self._reply(status, reply, extra)
+    def _rejected(self, e: IntakeError, client: str,
+                  key: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """A request rejected whole; dead-lettered only when authenticated (`e.payload`)."""
+        metrics.collector_rejected_by(e.code).inc()
+        reply = {"success": False, "code": e.code, "message": e.message}
+        if e.payload is None:
+            return e.status, reply, {}
+        with self._lock:
+            if self._draining:
+                return self._refused()
+            if not self.budget.allow(_sources(client, key), len(e.payload)):
+                DEAD_LETTERS_DROPPED.inc()
+                self.counts["dead_letters_dropped"] += 1
+                return e.status, reply, {}
+            dead = DeadLetter(e.code, e.message, e.payload, "events", "collector",
+                              "IntakeError")
+            verdict = self.forwarder.offer([], [dead])
+            if verdict == "ok":
+                self.counts["dead_lettered"] += 1
+            elif verdict == "closed":
+                self._draining = True
+                return self._refused()
+            else:
+                self.counts["dead_letters_dropped"] += 1
+        return e.status, reply, {}
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return None  # request lines may carry ids; metrics count requests instead
 
-    return Handler
+def _sources(client: str, key: str | None) -> list[str]:
+    out = ["ip:" + client]
+    if key:
+        out.append("key:" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest())
+    return out
+
+
+def _json(status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=extra,
+                    media_type="application/json")

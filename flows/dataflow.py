@@ -48,13 +48,14 @@ __all__ = ["build_flow"]
 
 def _decode(rt: Runtime) -> Any:
     tolerance = rt.settings.future_tolerance
+    earliest = rt.settings.earliest_ts()
 
     def decode_event(rec: RawRecord | DeadLetter) -> Decoded | DeadLetter:
         if isinstance(rec, DeadLetter):  # rejected upstream (the collector), kept as is
             return rec
         try:
             ev = decode(rec.payload, now=time.time() if tolerance else None,
-                        max_ahead=tolerance)
+                        max_ahead=tolerance, earliest=earliest)
         except DecodeError as e:
             return DeadLetter(e.reason, str(e), rec.payload, rec.stream, rec.origin)
         metrics.events_by(ev.label).inc()
@@ -71,7 +72,7 @@ def _default_source(settings: Settings, rt: Runtime) -> Source[Any]:
         ensure_topics(settings)
         return kafka_source(settings)
     if settings.source == "collector":
-        return CollectorSource(rt.collector_queue, settings.batch_size, settings.collector_limit)
+        return CollectorSource(rt.collector_queue, settings.batch_size)
     return SimulatorSource(rt)
 
 
@@ -83,10 +84,7 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
     secret = rt.secret
     flow = Dataflow("journey")
     raw = op.input("read_events", flow, source or _default_source(settings, rt))
-    if settings.source == "jsonl" and source is None:
-        origin = settings.input
-        raw = op.map("wrap_lines", raw, lambda line: RawRecord(line.encode(), "events", origin))
-    elif settings.source == "kafka" and source is None:
+    if settings.source == "kafka" and source is None:
         rt.lag = rt.lag or LagMonitor(settings)
         raw = op.filter_map("wrap_messages", raw, raw_record(settings, rt.lag))
     decoded = op.map("decode_event", raw, _decode(rt))

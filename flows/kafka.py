@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
@@ -15,8 +16,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from engine import metrics
-from engine.decision import Decision
+from engine.decision import SCHEMA_VERSION, Decision
 from features.deadletter import DeadLetter
+from features.errors import JourneyError
 from features.identity import customer_key
 from features.schema import RawRecord
 from flows.settings import Settings, kafka_settings
@@ -50,22 +52,49 @@ def _streams(settings: Settings) -> dict[str, str]:
             settings.outcomes_topic: "outcomes"}
 
 
+def _list_topics(admin: AdminClient, brokers: str, timeout: float) -> set[str]:
+    """Topic names, retrying with exponential backoff until `timeout`; then one clear error."""
+    deadline = time.monotonic() + timeout
+    delay, attempts = 0.5, 0
+    while True:
+        attempts += 1
+        left = deadline - time.monotonic()
+        try:
+            return set(admin.list_topics(timeout=max(0.5, min(left, 5.0))).topics)
+        except KafkaException as e:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                msg = (f"cannot reach Kafka at {brokers!r} ({attempts} attempts over "
+                       f"{timeout:.0f} s; last: {e.args[0] if e.args else e}): check --brokers "
+                       "(JOURNEY_BROKERS), --kafka-config, and that the broker is up")
+                raise JourneyError(msg) from e
+            log.warning("Kafka at %r not reachable yet (%s); retrying in %.1f s", brokers,
+                        e.args[0] if e.args else e, min(delay, left))
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 8.0)
+
+
 def ensure_topics(settings: Settings, topics: list[str] | None = None,
-                  timeout: float = 30.0) -> None:
-    """Create `topics` (default: Journey's five) that do not exist yet."""
+                  timeout: float | None = None) -> None:
+    """Create `topics` (default: Journey's five) that do not exist yet; wait for the broker up
+    to `timeout` (default `--kafka-timeout`), retrying with backoff."""
+    timeout = settings.kafka_timeout if timeout is None else timeout
     admin = AdminClient({"bootstrap.servers": settings.brokers, **kafka_settings(settings)})
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    existing = _list_topics(admin, settings.brokers, timeout)
     wanted = dict.fromkeys(topics or [
         settings.events_topic, settings.context_topic, settings.outcomes_topic,
         settings.decisions_topic, settings.dead_letter_topic])
     new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=-1)
            for t in wanted if t not in existing]
-    for fut in admin.create_topics(new, operation_timeout=timeout).values() if new else []:
+    for topic, fut in (admin.create_topics(new, operation_timeout=timeout).items()
+                       if new else []):
         try:
             fut.result(timeout)
-        except Exception as e:
+        except KafkaException as e:
             if "TOPIC_ALREADY_EXISTS" not in str(e):
-                raise
+                msg = (f"cannot create topic {topic!r} on {settings.brokers!r}: {e}: create it "
+                       "yourself or give Journey the right to")
+                raise JourneyError(msg) from e
 
 
 def kafka_source(settings: Settings) -> KafkaSource:
@@ -163,7 +192,7 @@ def decision_message(settings: Settings, d: Decision) -> KafkaSinkMessage[bytes,
     """A decision keyed by the keyed hash of the customer id (no raw id in the key)."""
     key = customer_key("u:" + d.customer_id, settings.secret.encode()).encode()
     return KafkaSinkMessage(key, d.to_json(), topic=settings.decisions_topic,
-                            headers=[("journey.schema", b"journey.decision/1")])
+                            headers=[("journey.schema", SCHEMA_VERSION.encode())])
 
 
 def dead_letter_message(settings: Settings, d: DeadLetter) -> KafkaSinkMessage[None, bytes]:

@@ -20,8 +20,8 @@ from typing import Any
 from bytewax.operators import StatefulLogic
 
 from engine import metrics
-from engine.core import Example, Finished, StepResult
-from engine.learning import Learning
+from engine.core import StepResult
+from engine.learning import Forgotten, Item, Learning, Purchase
 from engine.recovery import restore_customer, restore_learning
 from engine.routing import DeviceProfile, Forward, Outcome, device_event, known_event
 from features.deadletter import DeadLetter
@@ -88,6 +88,8 @@ def _outputs(rt: Runtime, res: StepResult | None) -> list[Out]:
     out: list[Out] = [("decision", d) for d in res.decisions]
     out += [("example", e) for e in res.examples]
     out += [("finished", f) for f in res.finished]
+    out += [("order", o) for o in res.orders]
+    out += [("purchase", Purchase(p)) for p in res.purchases]
     return out
 
 
@@ -107,9 +109,10 @@ class _KeyedLogic:
 
     def _settled(self, item: Decoded, outcome: Outcome) -> list[Out]:
         """Emit what the step produced; acknowledge the event unless it moves on."""
+        erased: list[Out] = [("forgotten", Forgotten(self.key))] if outcome.erased else []
         if outcome.forward is not None:  # acknowledged where it lands
-            return [("forward", (outcome.forward, item))]
-        out = _outputs(self.rt, outcome.result)
+            return [*erased, ("forward", (outcome.forward, item))]
+        out = erased + _outputs(self.rt, outcome.result)
         self.rt.ack(item.origin)
         return out
 
@@ -127,6 +130,16 @@ class _KeyedLogic:
         if state is None or self.guard.erased:
             return [], StatefulLogic.RETAIN
         return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, now)), \
+            StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[Out], bool]:
+        """The input ended: fire the timers due up to `--until` (default: the last event
+        time), so a replay's last journeys complete."""
+        until = self.rt.settings.until_ts(self.rt.watermark)
+        state = self._customer()
+        if until is None or state is None or self.guard.erased:
+            return [], StatefulLogic.RETAIN
+        return _outputs(self.rt, self.rt.core.fire_timers(self.key, state, until)), \
             StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
@@ -215,7 +228,7 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
         return self.key, copy.deepcopy(self.state), copy.deepcopy(self.guard)
 
 
-class LearnLogic(StatefulLogic[Example | Finished, int, Learning]):
+class LearnLogic(StatefulLogic[Item, int, Learning]):
     """The response and value models (one key: every treatment shares them); each item is
     learned and republished into the process's scorer.
 
@@ -228,7 +241,7 @@ class LearnLogic(StatefulLogic[Example | Finished, int, Learning]):
         self.learning = (restore_learning(rt.core, resume) if resume is not None
                          else Learning.of(rt.core))
 
-    def on_item(self, value: Example | Finished) -> tuple[Iterable[int], bool]:
+    def on_item(self, value: Item) -> tuple[Iterable[int], bool]:
         self.learning.apply(self.rt.core, [value])
         return [], StatefulLogic.RETAIN
 

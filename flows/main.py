@@ -6,14 +6,13 @@ bytewax serves the default Prometheus registry on its API port when
 
 from __future__ import annotations
 
-from prometheus_client import start_http_server
-
 from engine.kernels import warm_up
 from flows.dataflow import build_flow
+from flows.httpserver import serve_metrics
 from flows.settings import Settings
 
 settings = Settings.from_env()
 warm_up()
 if settings.metrics_port:
-    start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    serve_metrics(settings.metrics_host, settings.metrics_port)
 flow = build_flow(settings)

@@ -37,7 +37,8 @@ class Runtime:
         self._mailbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._done: dict[str, int] = {}
         self.owners: dict[str, str] = {}
-        self.collector_queue = QueueForwarder(settings.collector_capacity)
+        self.collector_queue = QueueForwarder(settings.collector_capacity,
+                                              settings.collector_limit)
         """Events the embedded HTTP collector accepted, for `--source collector`."""
         self.lag: LagMonitor | None = None
         """Consumer-lag probe, with `--source kafka`."""

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from features.decode import LATEST
 from features.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings", "kafka_settings"]
+__all__ = ["DEV_SECRET", "ENV_PREFIX", "Settings", "kafka_settings"]
 
 ENV_PREFIX = "JOURNEY_"
+
+DEV_SECRET = "journey-development-secret"
+"""The built-in hashing secret: fine for the simulator and replays, public everywhere else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +43,8 @@ class Settings:
     bad_rate: float = field(default=0.001,
                             metadata={"help": "share of malformed records the simulator injects"})
     control_share: float = field(default=0.05, metadata={"help": "share on the control policy"})
-    secret: str = field(default="journey-development-secret",
-                        metadata={"help": "key for customer-id hashes (set it in production)"})
+    secret: str = field(default=DEV_SECRET, metadata={
+        "help": "key for customer-id hashes, any length (set it outside demo runs)"})
     metrics_port: int = field(default=9464, metadata={"help": "Prometheus /metrics port, 0=off"})
     metrics_host: str = field(default="127.0.0.1",
                               metadata={"help": "address /metrics binds (0.0.0.0 in containers)"})
@@ -47,6 +52,8 @@ class Settings:
     brokers: str = field(default="", metadata={"help": "Kafka bootstrap servers host:port[,..]"})
     kafka_config: str = field(default="", metadata={
         "help": "extra librdkafka settings, k=v;k=v (e.g. security.protocol=SASL_SSL;...)"})
+    kafka_timeout: float = field(default=30.0, metadata={
+        "help": "seconds to wait for the broker at start-up, retrying with backoff"})
     events_topic: str = field(default="journey.events", metadata={"help": "events topic"})
     context_topic: str = field(default="journey.context", metadata={"help": "context topic"})
     outcomes_topic: str = field(default="journey.outcomes", metadata={"help": "outcomes topic"})
@@ -62,6 +69,16 @@ class Settings:
     collector_port: int = field(default=8088, metadata={"help": "collector HTTP port"})
     write_keys: str = field(default="", metadata={
         "help": "write keys the collector accepts, comma-separated (empty: any key)"})
+    admin_keys: str = field(default="", metadata={
+        "help": "server-side keys the collector accepts erasure and consent changes from,"
+                " comma-separated (never put them in browser code)"})
+    collector_timeout: float = field(default=10.0, metadata={
+        "help": "seconds a collector client has to send a whole request, or the next one"})
+    collector_connections: int = field(default=1000, metadata={
+        "help": "open collector connections at most (the longest idle is closed beyond)"})
+    collector_dead_letter_budget: int = field(default=1 << 20, metadata={
+        "help": "bytes of dead letters per minute one client address or write key may store"
+                " (0 = no bound)"})
     collector_capacity: int = field(default=10_000, metadata={
         "help": "events the collector buffers before answering 429"})
     collector_limit: int = field(default=0, metadata={
@@ -88,6 +105,13 @@ class Settings:
     future_tolerance: float = field(default=900.0, metadata={
         "help": "seconds an event time may be ahead of the clock before it is dead-lettered"
                 " as future_timestamp (0 = no check, e.g. replaying synthetic data)"})
+    earliest: str = field(default="2000-01-01", metadata={
+        "help": "event-time floor: earlier events are dead-lettered as bad_timestamp"
+                " (ISO-8601 date or time, or epoch seconds; lower it to replay history)"})
+    until: str = field(default="", metadata={
+        "help": "when the input ends, fire every timer due up to this event time (ISO-8601 or"
+                " epoch seconds; empty = the last event time; 'off' = none), so a replay"
+                " completes the last customers' journeys"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -114,12 +138,44 @@ class Settings:
         return tuple(k.strip() for k in self.write_keys.split(",") if k.strip())
 
     @property
+    def admin_key_set(self) -> tuple[str, ...]:
+        """The collector's privileged (server-side) keys."""
+        return tuple(k.strip() for k in self.admin_keys.split(",") if k.strip())
+
+    @property
     def kafka_sink(self) -> bool:
         """Whether decisions and dead letters go to Kafka topics."""
         return self.sink == "kafka" or (self.sink == "auto" and self.source == "kafka")
 
+    def earliest_ts(self) -> float:
+        """The event-time floor `--earliest` names (epoch seconds)."""
+        return _event_time(self.earliest)
+
+    def until_ts(self, last_event: float) -> float | None:
+        """The event time `--until` names: None for 'off', `last_event` when empty."""
+        text = self.until.strip()
+        if text.lower() == "off":
+            return None
+        if not text:
+            return last_event
+        return _event_time(text)
+
     def validate(self) -> None:
         """Fail at construction with a message that says how to fix it."""
+        try:
+            self.until_ts(0.0)
+        except ValueError as e:
+            msg = f"--until must be ISO-8601, epoch seconds, 'off' or empty, got {self.until!r}"
+            raise ConfigError(msg) from e
+        try:
+            floor = self.earliest_ts()
+        except ValueError as e:
+            msg = f"--earliest must be an ISO-8601 date or time or epoch seconds, got " \
+                  f"{self.earliest!r}"
+            raise ConfigError(msg) from e
+        if floor >= LATEST:
+            msg = f"--earliest must be before 2100-01-01, got {self.earliest!r}"
+            raise ConfigError(msg)
         if self.source not in ("simulator", "jsonl", "kafka", "collector"):
             msg = f"source must be simulator, jsonl, kafka or collector, got {self.source!r}"
             raise ConfigError(msg)
@@ -149,9 +205,26 @@ class Settings:
                    "wake_limit, timer_sweep > 0")
             raise ConfigError(msg)
         if min(self.customers, self.sim_partitions, self.batch_size,
-               self.collector_capacity) < 1:
-            msg = "customers, sim_partitions, batch_size and collector_capacity must be >= 1"
+               self.collector_capacity, self.collector_connections) < 1:
+            msg = ("customers, sim_partitions, batch_size, collector_capacity and "
+                   "collector_connections must be >= 1")
             raise ConfigError(msg)
+        if self.collector_timeout <= 0 or self.collector_dead_letter_budget < 0:
+            msg = "collector_timeout must be > 0 and collector_dead_letter_budget >= 0"
+            raise ConfigError(msg)
+        if not self.secret:
+            msg = ("the secret is empty, which would leave customer-id hashes unkeyed: set "
+                   "JOURNEY_SECRET (or --secret) to a random value, e.g. `openssl rand -hex 32`")
+            raise ConfigError(msg)
+
+
+def _event_time(text: str) -> float:
+    """Epoch seconds from an ISO-8601 date/time (UTC unless it says) or a number."""
+    try:
+        return float(text)
+    except ValueError:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 def _parse(name: str, kind: Any, raw: str) -> Any:

@@ -22,11 +22,12 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError
 
+from engine.decision import SCHEMA_VERSION
 from features.dedupe import RecentIds
 
 __all__ = ["SCHEMA_HEADER", "DecisionSubscriber"]
 
-SCHEMA_HEADER = ("journey.schema", b"journey.decision/1")
+SCHEMA_HEADER = ("journey.schema", SCHEMA_VERSION.encode())
 """The header every decision message carries; the JSON schema is `engine/decision.schema.json`."""
 
 

@@ -5,7 +5,9 @@
 #   scripts/kafka.sh fetch | start | stop | restart | status
 #
 # Environment: KAFKA_PORT (default 19092; the controller uses KAFKA_PORT+1),
-# KAFKA_DATA_DIR (default .cache/kafka/run), PYTHON (for the readiness probe).
+# KAFKA_DATA_DIR (default .cache/kafka/run), PYTHON (for the readiness probe),
+# KAFKA_READY_TIMEOUT (seconds the broker gets to answer, default 90). A broker that misses
+# its readiness window, or a start interrupted while waiting, is stopped: never left behind.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 libs="$root/.cache/kafka/libs"
@@ -74,18 +76,31 @@ PROPS
 
 launch() {
   local cp="$libs/*"
+  if ready 2>/dev/null; then  # someone else's broker: its answers would pass for ours
+    echo "kafka.sh: a Kafka broker that is not this one already answers on 127.0.0.1:$port;" \
+      "set KAFKA_PORT to a free port" >&2
+    exit 1
+  fi
   local KAFKA_HEAP="-Xmx512m -Xms128m"
   nohup setsid java $KAFKA_HEAP -XX:+UseSerialGC -Dkafka.logs.dir="$data" \
     -Dlog4j.configuration="file:$root/scripts/kafka/log4j.properties" \
     -cp "$cp" kafka.Kafka "$data/server.properties" >"$data/stdout.log" 2>&1 &
   echo $! > "$pidfile"
-  for _ in $(seq 1 180); do
-    if ready 2>/dev/null; then echo "KAFKA_BROKERS=127.0.0.1:$port"; return 0; fi
+  trap 'halt; exit 130' INT TERM
+  local deadline=$((SECONDS + ${KAFKA_READY_TIMEOUT:-90}))
+  while (( SECONDS < deadline )); do
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then break; fi
+    if ready 2>/dev/null; then
+      trap - INT TERM
+      echo "KAFKA_BROKERS=127.0.0.1:$port"
+      return 0
+    fi
     sleep 0.5
   done
-  echo "kafka.sh: broker did not become ready on 127.0.0.1:$port" >&2
+  trap - INT TERM
+  echo "kafka.sh: broker did not become ready on 127.0.0.1:$port; stopping it" >&2
   tail -n 30 "$data/stdout.log" "$data/broker.log" >&2 2>/dev/null || true
+  halt
   exit 1
 }
 

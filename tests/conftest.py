@@ -1,4 +1,5 @@
-"""Shared fixtures: the default catalog, a fresh engine, sample events."""
+"""Shared fixtures: the default catalog, a fresh engine, sample events; the CI gate on skips
+of tests that need real parts (`tests.ci_gate`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ import pytest
 
 from engine import Engine, load_catalog
 from engine.catalog import Catalog
+from tests.ci_gate import (  # noqa: F401 (pytest hooks, found here by name)
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "engine" / "decision.schema.json"
 

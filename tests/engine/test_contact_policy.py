@@ -1,4 +1,5 @@
-"""Contact policy: consent, caps and quiet hours are never violated (property-based)."""
+"""Contact policy: consent, caps and quiet hours are never violated (property-based);
+cooldowns per action or per action x channel; suppression after ignores only where declared."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
+from engine.catalog import parse_catalog
 from engine.contact import ContactPolicy, in_quiet_hours
-from features.schema import CHANNELS
-from features.state import Contact, CustomerState, Slot
+from features.state import Contact, Slot
 
 START = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
 TZ = {"c0": "Europe/Paris", "c1": "America/Los_Angeles", "c2": "Asia/Tokyo"}
@@ -89,27 +90,80 @@ def test_missing_consent_denies_opt_in_channels(catalog, make_event):
        contacts=st.lists(st.tuples(st.integers(0, 7 * 86400), st.integers(0, 6)), max_size=12),
        placement=st.sampled_from([None, "cart_page", "app_home", "support_chat", "nowhere"]))
 def test_open_channels_satisfy_every_rule(catalog, granted, denied, tz, contacts, placement):
-    state = CustomerState("u", known=True)
+    channels = catalog.world.channels  # consent bits and contact channels follow this order
+    state = catalog.layout.new_state("u", known=True)
     state.consent_granted, state.consent_denied = granted & ~denied, denied
     state.row[Slot.TZ_OFFSET_H] = tz
     now = START + 7 * 86400
-    state.contacts = [Contact(now - age, 0, ch) for age, ch in contacts]
+    state.contacts = [Contact(now - age, "any_action", channels[ch]) for age, ch in contacts]
     ok, reasons = ContactPolicy(catalog).channels(state, now, placement)
     hour = ((now / 3600 + tz) % 24)
-    for i, name in enumerate(CHANNELS):
+    for i, name in enumerate(channels):
         if not ok[i]:
             continue
         policy = catalog.channels[name]
         bit = 1 << i
         assert not denied & bit and (not policy.opt_in or granted & bit)
-        assert sum(1 for c in state.contacts if c.channel == i
+        assert sum(1 for c in state.contacts if c.channel == name
                    and now - c.ts < policy.cap_window) < policy.cap_count
         if policy.outbound:
-            assert sum(1 for c in state.contacts if catalog.channels[CHANNELS[c.channel]].outbound
+            assert sum(1 for c in state.contacts if catalog.channels[c.channel].outbound
                        and now - c.ts < catalog.total_cap[1]) < catalog.total_cap[0]
             assert placement is None
         if policy.quiet_hours:
             assert not in_quiet_hours(hour, catalog.quiet_start, catalog.quiet_end)
         if placement is not None:
             assert name in catalog.placements.get(placement, ())
-    assert set(reasons) <= set(CHANNELS) and not any(ok[CHANNELS.index(c)] for c in reasons)
+    assert set(reasons) <= set(channels) and not any(ok[channels.index(c)] for c in reasons)
+
+
+POLICY = """\
+version: "p"
+channels:
+  web: {cost: 0}
+  email: {cost: 0.1, outbound: true}
+actions:
+  - id: per_action
+    channels: [web, email]
+    cooldown: 1d
+    messages: {web: "A", email: "A"}
+  - id: per_channel
+    channels: [web, email]
+    cooldown: 1d
+    cooldown_scope: channel
+    messages: {web: "C", email: "C"}
+  - id: suppressed
+    channels: [web]
+    suppress_after_ignores: 2
+    messages: {web: "S"}
+  - id: not_suppressed
+    channels: [web]
+    messages: {web: "N"}
+"""
+DAY = 86400.0
+
+
+def test_cooldowns_hold_per_action_or_per_action_and_channel():
+    cat = parse_catalog(POLICY, "p.yaml")
+    policy, state = ContactPolicy(cat), cat.layout.new_state("u", known=True)
+    state.last_sent["per_action@email"] = START
+    state.last_sent["per_channel@email"] = START
+    ok, t_ok = policy.actions(state, START + DAY - 1)
+    assert list(ok) == [0, 1, 1, 1]  # per_action: every channel waits
+    assert [cat.treatment_id(t) for t in range(cat.n_treatments) if not t_ok[t]] == [
+        "per_channel@email"]  # per_channel: only the channel it was sent on
+    ok, t_ok = policy.actions(state, START + DAY)
+    assert ok.all() and t_ok.all()
+
+
+def test_suppression_after_ignores_only_where_declared_and_it_lifts_as_they_decay():
+    cat = parse_catalog(POLICY, "p.yaml")
+    assert [a.suppress_after for a in cat.actions] == [0, 0, 2, 0]  # off unless declared
+    policy, state = ContactPolicy(cat), cat.layout.new_state("u", known=True)
+    state.ignores = {"suppressed": (3.0, START), "not_suppressed": (50.0, START)}
+    # three ignores decay with a 14-day constant: below 2 after 14 d * ln(3/2) = 5.68 days
+    assert list(policy.actions(state, START)[0]) == [1, 1, 0, 1]
+    assert list(policy.actions(state, START + 5.6 * DAY)[0]) == [1, 1, 0, 1]
+    assert list(policy.actions(state, START + 5.7 * DAY)[0]) == [1, 1, 1, 1]
+    state.ignores = {"suppressed": (1.0, START)}
+    assert policy.actions(state, START)[0].all()

@@ -52,14 +52,77 @@ def test_anonymous_history_follows_identify(engine, make_event):
 
 
 def test_click_updates_the_learner(engine, make_event):
+    """A response is a label at once; the decision counts for uplift (and its tally) when
+    its attribution window ends, on event time (it used to count at the click)."""
     engine.process(make_event("track", "Product Added", properties={"price": 40, "quantity": 1}))
     [d] = engine.process(make_event("page", "Cart", minute=1,
                                     properties={"placement": "cart_page"}))
-    before = engine.core.board.version
+    model = engine.core.model
+    before = engine.core.board.version, model.n, model.positives
     engine.process(make_event("track", "Promotion Clicked", minute=2,
                               properties={"decision_id": d.decision_id}))
-    assert engine.core.board.version == before + 1
-    assert engine.core.uplift.stats[d.policy].rewards == 1
+    assert engine.core.board.version == before[0] + 1
+    assert (model.n, model.positives) == (before[1] + 1, before[2] + 1)
+    stats = engine.core.uplift.stats
+    assert d.policy not in stats or stats[d.policy].decisions == 0
+    attribution = engine.core.catalog.attribution_window
+    engine.advance_to(d.ts + attribution - 1)
+    assert d.policy not in stats or stats[d.policy].decisions == 0
+    engine.advance_to(d.ts + attribution)
+    assert (stats[d.policy].decisions, stats[d.policy].rewards) == (1, 1)
+    assert (model.n, model.positives) == (before[1] + 1, before[2] + 1)  # labelled once
+    tid = f"{d.action_id}@{d.channel}"
+    assert engine.learning.tallies[tid].by_policy[d.policy].rewards == 1
+
+
+def _labels(engine) -> tuple[int, int]:
+    return engine.core.model.n, engine.core.model.positives
+
+
+def test_an_unanswered_decision_is_labelled_at_the_end_of_its_response_window(engine,
+                                                                             make_event):
+    """When labels arrive: a decision nobody answers is a negative for the response model
+    exactly when its response window ends on event time (web: the 2 h default), through
+    `Engine.advance_to` alone, with no further event from the customer; it is finished
+    (uplift, tallies) when its attribution window ends (3 d)."""
+    [d] = engine.process(make_event("page", "Home", minute=600,
+                                    properties={"placement": "home_hero"}))
+    cat = engine.core.catalog
+    assert d.channel == "web" and cat.channels["web"].response_window == 2 * 3600.0
+    n, positives = _labels(engine)
+    version = engine.core.board.version
+    assert engine.advance_to(d.ts + 2 * 3600.0 - 1) == []
+    assert _labels(engine) == (n, positives) and engine.core.board.version == version
+    engine.advance_to(d.ts + 2 * 3600.0)
+    assert _labels(engine) == (n + 1, positives)  # label 0
+    assert engine.core.board.version == version + 1
+    state = next(iter(engine.states.values()))
+    assert state.ignores[d.action_id] == (1.0, d.ts + 2 * 3600.0)
+    stats = engine.core.uplift.stats
+    engine.advance_to(d.ts + cat.attribution_window - 1)
+    assert d.policy not in stats or stats[d.policy].decisions == 0
+    engine.advance_to(d.ts + cat.attribution_window)
+    assert (stats[d.policy].decisions, stats[d.policy].rewards) == (1, 0)
+    assert _labels(engine) == (n + 1, positives)
+    assert state.pending == [] and "label" not in state.timers
+
+
+def test_response_windows_are_per_channel(engine, make_event):
+    """An email decision (the catalog gives email a 1-day window) is still open at 2 h and
+    labelled at 1 day, again with no event from the customer."""
+    engine.process(make_event("identify", traits={"consent": {"email": True}},
+                              context={"timezone": "UTC"}, minute=600))
+    engine.process(make_event("track", "Product Added", minute=601,
+                              properties={"price": 50, "quantity": 1}))
+    [d] = engine.advance_to(engine.watermark + 3600)
+    assert (d.trigger, d.channel) == ("cart_abandoned", "email")
+    n, positives = _labels(engine)
+    engine.advance_to(d.ts + 2 * 3600.0)
+    assert _labels(engine) == (n, positives)
+    engine.advance_to(d.ts + 86400.0 - 1)
+    assert _labels(engine) == (n, positives)
+    engine.advance_to(d.ts + 86400.0)
+    assert _labels(engine) == (n + 1, positives)
 
 
 def test_forget_erases_state_and_ignores_later_events(engine, make_event):

@@ -1,86 +1,334 @@
-"""One contract suite for every learner (river's `checks/` habit)."""
+"""One contract suite for every learner (river's `checks/` habit): the response model (one
+hierarchical model for every treatment) and the value model.
+
+Each learner is driven through a small adapter (make, a seeded stream, learn one item,
+predict a probe set), and the same checks run against both: `learn_one` returns None and
+leaves its inputs alone, a pickle round-trip in mid-stream continues exactly as the
+uninterrupted learner, two learners fed the same stream agree, and learning moves the
+prediction the right way. `ResponseModel.bind` to a reordered, extended or reduced catalog
+keeps every row by its stable name (`action@channel`, action, channel, category and feature
+names) and starts the new ones at the prior.
+"""
 
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
-from engine.learners import ActionLearner, RepurchaseLearner, as_features
-from features.vector import N_FEATURES
+from engine.catalog import Catalog, parse_catalog
+from engine.crosses import CrossSpace
+from engine.model import BLOCKS, ResponseModel, ValueModel
+from engine.scorer import WeightBoard
 
-LEARNERS = [ActionLearner, RepurchaseLearner]
+BASE = """\
+version: "c"
+world:
+  categories: {shoes: {}, socks: {}}
+channels:
+  web: {cost: 0}
+  email: {cost: 0.1, opt_in: true, outbound: true}
+actions:
+  - {id: a_shoes, kind: offer, channels: [web, email], category: shoes, value: 10,
+     attributes: {discount: 0.1, band: mid}, messages: {web: "a", email: "a"}}
+  - {id: b_socks, kind: content, channels: [web, email], category: socks, value: 4,
+     attributes: {band: low}, messages: {web: "b", email: "b"}}
+  - {id: c_plain, kind: message, channels: [email], value: 2, messages: {email: "c"}}
+"""
+REORDERED = """\
+version: "c"
+world:
+  categories: {socks: {}, shoes: {}}
+channels:
+  email: {cost: 0.1, opt_in: true, outbound: true}
+  web: {cost: 0}
+actions:
+  - {id: c_plain, kind: message, channels: [email], value: 2, messages: {email: "c"}}
+  - {id: b_socks, kind: content, channels: [email, web], category: socks, value: 4,
+     attributes: {band: low}, messages: {web: "b", email: "b"}}
+  - {id: a_shoes, kind: offer, channels: [email, web], category: shoes, value: 10,
+     attributes: {discount: 0.1, band: mid}, messages: {web: "a", email: "a"}}
+"""
+EXTENDED = BASE.replace("""channels:
+  web: {cost: 0}""", """  traits:
+    - {name: vip, from: traits.vip, type: boolean}
+channels:
+  web: {cost: 0}
+  sms: {cost: 0.05, opt_in: true, outbound: true}""") + """\
+  - {id: d_new, kind: offer, channels: [web, sms], category: shoes, value: 7,
+     attributes: {band: high}, messages: {web: "d", sms: "d"}}
+  - {id: e_more, kind: offer, channels: [sms], value: 3, messages: {sms: "e"}}
+"""
+REDUCED = """\
+version: "c"
+world:
+  categories: {shoes: {}, socks: {}}
+channels:
+  email: {cost: 0.1, opt_in: true, outbound: true}
+actions:
+  - {id: a_shoes, kind: offer, channels: [email], category: shoes, value: 10,
+     attributes: {discount: 0.1, band: mid}, messages: {email: "a"}}
+  - {id: c_plain, kind: message, channels: [email], value: 2, messages: {email: "c"}}
+"""
 
 
-def _data(seed: int, n: int = 200) -> list[tuple[dict[str, float], bool]]:
+def _catalog(text: str) -> Catalog:
+    return parse_catalog(text, "c.yaml")
+
+
+def _bound(cat: Catalog, model: ResponseModel | None = None) -> ResponseModel:
+    model = model if model is not None else ResponseModel()
+    model.bind(cat, CrossSpace(cat))
+    return model
+
+
+def _ids(cat: Catalog) -> list[str]:
+    return [cat.treatment_id(t) for t in range(cat.n_treatments)]
+
+
+def _stream(cat: Catalog, seed: int, n: int) -> list[tuple[int, np.ndarray, np.ndarray, bool]]:
+    """(treatment, customer vector, crosses row, responded): a response is likelier for one
+    treatment and for two features, so there is something to learn."""
     rng = np.random.default_rng(seed)
+    n_cross = len(CrossSpace(cat).names)
     out = []
     for _ in range(n):
-        x = rng.uniform(0, 1, N_FEATURES).astype(np.float32)
+        t = int(rng.integers(cat.n_treatments))
+        x = rng.uniform(0, 1, cat.features.size).astype(np.float32)
         x[0] = 1.0
-        out.append((as_features(x), bool(x[3] + x[7] > 1.0)))
+        c = rng.normal(0, 1, n_cross).astype(np.float32)
+        y = bool(x[3] + x[7] + (0.5 if t == 1 else 0.0) + 0.3 * c[2] > 1.2)
+        out.append((t, x, c, y))
     return out
 
 
-@pytest.mark.parametrize("cls", LEARNERS)
-def test_learn_one_returns_none_and_keeps_x(cls):
-    model = cls()
-    for x, y in _data(1, 20):
-        before = copy.deepcopy(x)
-        assert model.learn_one(x, y) is None
-        assert x == before
+class ResponseAdapter:
+    name = "ResponseModel"
+
+    def __init__(self) -> None:
+        self.cat = _catalog(BASE)
+
+    def make(self) -> ResponseModel:
+        return _bound(self.cat)
+
+    def stream(self, seed: int, n: int) -> list[Any]:
+        return _stream(self.cat, seed, n)
+
+    def learn(self, model: ResponseModel, item: Any) -> Any:
+        return model.learn_one(*item)
+
+    def predict(self, model: ResponseModel, probes: list[Any]) -> list[float]:
+        return [model.predict_proba_one(t, x, c) for t, x, c, _ in probes]
+
+    def state(self, model: ResponseModel) -> list[bytes]:
+        return [a.tobytes() for a in model.export()]
+
+    def positive(self, item: Any) -> Any:
+        t, x, c, _ = item
+        return (t, x, c, True)
 
 
-@pytest.mark.parametrize("cls", LEARNERS)
-def test_pickle_round_trip_keeps_predictions(cls):
-    model = cls()
-    data = _data(2)
-    for x, y in data:
-        model.learn_one(x, y)
-    clone = pickle.loads(pickle.dumps(model))
-    assert [clone.predict_proba_one(x) for x, _ in data[:20]] == \
-        [model.predict_proba_one(x) for x, _ in data[:20]]
+class ValueAdapter:
+    name = "ValueModel"
+    declared: ClassVar[dict[str, float]] = {"a_shoes": 10.0, "b_socks": 4.0, "c_plain": 2.0}
+
+    def make(self) -> ValueModel:
+        return ValueModel(prior_weight=5.0)
+
+    def stream(self, seed: int, n: int) -> list[Any]:
+        rng = np.random.default_rng(seed)
+        ids = list(self.declared)
+        return [(ids[int(rng.integers(3))], float(rng.exponential(8.0))) for _ in range(n)]
+
+    def learn(self, model: ValueModel, item: Any) -> Any:
+        return model.learn_one(*item)
+
+    def predict(self, model: ValueModel, probes: list[Any]) -> list[float]:
+        return [model.value_of(aid, self.declared[aid]) for aid, _ in probes]
+
+    def state(self, model: ValueModel) -> list[Any]:
+        return sorted(model.sums.items())
+
+    def positive(self, item: Any) -> Any:
+        aid, _ = item
+        return (aid, 100.0)
 
 
-@pytest.mark.parametrize("cls", LEARNERS)
-def test_deterministic(cls):
-    a, b = cls(), cls()
-    for x, y in _data(3):
-        a.learn_one(x, y)
-        b.learn_one(x, y)
-    x0 = _data(9, 1)[0][0]
-    assert a.predict_proba_one(x0) == b.predict_proba_one(x0)
+ADAPTERS = [ResponseAdapter, ValueAdapter]
 
 
-@pytest.mark.parametrize("cls", LEARNERS)
-def test_features_may_appear_and_disappear(cls):
-    model = cls()
-    model.learn_one({"views_7d": 1.0}, True)
-    model.learn_one({"orders": 2.0}, False)
-    assert 0.0 < model.predict_proba_one({"rain": 1.0}) < 1.0
-    assert 0.0 < model.predict_proba_one({}) < 1.0
+@pytest.fixture(params=ADAPTERS, ids=lambda a: a.name)
+def learner(request):
+    return request.param()
 
 
-@pytest.mark.parametrize("cls", LEARNERS)
-def test_learning_positives_raises_the_prediction(cls):
-    model = cls()
-    x = {"views_7d": 1.0, "cart_value": 0.5}
-    before = model.predict_proba_one(x)
+def test_learn_one_returns_none_and_keeps_its_inputs(learner):
+    model = learner.make()
+    for item in learner.stream(1, 30):
+        before = copy.deepcopy(item)
+        assert learner.learn(model, item) is None
+        for a, b in zip(item, before, strict=True):
+            assert (a == b).all() if isinstance(a, np.ndarray) else a == b
+
+
+def test_a_pickle_round_trip_mid_stream_continues_exactly(learner):
+    data = learner.stream(2, 500)  # crosses an empirical-Bayes re-estimate (every 200)
+    whole, half = learner.make(), learner.make()
+    for item in data[:170]:
+        learner.learn(whole, item)
+        learner.learn(half, item)
+    resumed = pickle.loads(pickle.dumps(half))
+    assert learner.predict(resumed, data[:40]) == learner.predict(whole, data[:40])
+    for item in data[170:]:
+        learner.learn(whole, item)
+        learner.learn(resumed, item)
+    assert learner.predict(resumed, data[:40]) == learner.predict(whole, data[:40])
+    assert learner.state(resumed) == learner.state(whole)
+
+
+def test_deterministic(learner):
+    a, b = learner.make(), learner.make()
+    for item in learner.stream(3, 300):
+        learner.learn(a, item)
+        learner.learn(b, item)
+    probes = learner.stream(9, 20)
+    assert learner.predict(a, probes) == learner.predict(b, probes)
+    assert learner.state(a) == learner.state(b)
+
+
+def test_learning_positives_raises_the_prediction(learner):
+    model = learner.make()
+    for item in learner.stream(4, 100):
+        learner.learn(model, item)
+    probe = learner.stream(5, 1)
+    before = learner.predict(model, probe)[0]
     for _ in range(30):
-        model.learn_one(x, True)
-    assert model.predict_proba_one(x) > before
+        learner.learn(model, learner.positive(probe[0]))
+    assert learner.predict(model, probe)[0] > before
+
+
+# ----------------------------------------------------------------- ResponseModel specifics
 
 
 def test_export_is_the_kernels_row():
-    model = ActionLearner()
-    for x, y in _data(4):
-        model.learn_one(x, y)
-    w, b, v = model.export()
-    assert w.shape == v.shape == (N_FEATURES,) and w.dtype == np.float32
-    x = np.zeros(N_FEATURES, dtype=np.float32)
-    x[0], x[3] = 1.0, 0.7
-    p = 1 / (1 + np.exp(-(float(w @ x) + b)))
-    assert p == pytest.approx(model.predict_proba_one(as_features(x)), rel=1e-5)
-    assert (v > 0).all()
+    cat = _catalog(BASE)
+    model = _bound(cat)
+    for item in _stream(cat, 4, 300):
+        model.learn_one(*item)
+    W, b, V, cw, cv = model.export()
+    assert W.shape == V.shape == (cat.n_treatments, cat.features.size)
+    assert W.dtype == b.dtype == V.dtype == cw.dtype == cv.dtype == np.float32
+    assert (V > 0).all() and (cv > 0).all()
+    for t, x, c, _ in _stream(cat, 6, 20):
+        lg = float(W[t] @ x) + float(b[t]) + float(c @ cw)
+        assert lg == pytest.approx(model.logit(t, x, c), rel=1e-4, abs=1e-5)
+
+
+def test_an_unseen_model_predicts_one_half_with_the_prior_variance():
+    cat = _catalog(BASE)
+    model = _bound(cat)
+    for t, x, c, _ in _stream(cat, 7, 10):
+        assert model.predict_proba_one(t, x, c) == 0.5
+    _, _, V, _, _ = model.export()
+    assert np.unique(V[:, 1:]).size == 1  # every row, every feature: the same prior
+
+
+def _by_name(cat: Catalog, model: ResponseModel) -> dict[str, tuple[dict[str, float], ...]]:
+    """Exported rows keyed by treatment id, each as {feature name: value} for W and V, and
+    b: what the kernel reads, independent of row and column order."""
+    W, b, V, _, _ = model.export()
+    names = cat.features.names
+    return {tid: (dict(zip(names, W[t].tolist(), strict=True)),
+                  dict(zip(names, V[t].tolist(), strict=True)), {"b": float(b[t])})
+            for t, tid in enumerate(_ids(cat))}
+
+
+def _trained() -> tuple[Catalog, ResponseModel]:
+    cat = _catalog(BASE)
+    model = _bound(cat)
+    for item in _stream(cat, 11, 600):
+        model.learn_one(*item)
+    return cat, model
+
+
+BASE_IDS = {"a_shoes@web", "a_shoes@email", "b_socks@web", "b_socks@email", "c_plain@email"}
+
+
+@pytest.mark.parametrize(("other", "kept", "new"), [
+    (REORDERED, BASE_IDS, set()),
+    (EXTENDED, BASE_IDS, {"d_new@web", "d_new@sms", "e_more@sms"}),
+    (REDUCED, {"a_shoes@email", "c_plain@email"}, set()),
+], ids=["reordered", "extended", "reduced"])
+def test_bind_keeps_rows_by_stable_id_and_starts_new_ones_at_the_prior(other, kept, new,
+                                                                         caplog):
+    base_cat, trained = _trained()
+    before = _by_name(base_cat, trained)
+    cat = _catalog(other)
+    assert set(_ids(cat)) == kept | new
+    with caplog.at_level(logging.WARNING, logger="engine.model"):
+        model = _bound(cat, pickle.loads(pickle.dumps(trained)))
+    after = _by_name(cat, model)
+    shared_cols = set(base_cat.features.names) & set(cat.features.names)
+    for tid in kept:  # W, V and b of every kept treatment, feature by feature
+        for old, new_row in zip(before[tid], after[tid], strict=True):
+            assert {k: new_row[k] for k in old if k in shared_cols} == \
+                {k: old[k] for k in old if k in shared_cols}, tid
+    row = model.blocks["treatment"]
+    for t, tid in enumerate(_ids(cat)):
+        if tid in new:  # a new treatment: its own residual starts at the prior
+            assert not row.w[t].any() and not row.h[t].any()
+        else:
+            assert row.w[t].any() and row.h[t].any()
+    new_cols = [j for j, n in enumerate(cat.features.names) if n not in shared_cols]
+    assert bool(new_cols) == (other is EXTENDED)  # consent_sms and the vip trait
+    for name in BLOCKS:
+        assert not model.blocks[name].w[:, new_cols].any()  # a new feature: at the prior
+        assert not model.blocks[name].h[:, new_cols].any()
+        assert model.blocks[name].tau == trained.blocks[name].tau  # estimated priors kept
+    assert (model.n, model.positives) == (trained.n, trained.positives)
+    assert ("kept their learned rows" in caplog.text) == (other is REDUCED)
+    if other is REDUCED:
+        assert "2 treatments kept their learned rows, 3 removed were dropped, 0 new start " \
+            "at the prior" in caplog.text
+    # it goes on learning under the new catalog
+    for item in _stream(cat, 12, 50):
+        model.learn_one(*item)
+    assert model.n == trained.n + 50
+
+
+def test_new_actions_start_from_what_their_channel_kind_and_category_learned():
+    """The hierarchy: a new web offer in `shoes` shares the learned channel, kind and
+    category rows; only its own action and treatment rows are at the prior."""
+    base_cat, trained = _trained()
+    cat = _catalog(EXTENDED)
+    model = _bound(cat, pickle.loads(pickle.dumps(trained)))
+    t = _ids(cat).index("d_new@web")
+    a = [x.id for x in cat.actions].index("d_new")
+    assert not model.blocks["action"].w[a].any() and not model.blocks["treatment"].w[t].any()
+    learned = sum(trained.blocks[block].w[trained.blocks[block].rows.index(name)]
+                  for block, name in (("channel", "web"), ("kind", "offer"),
+                                      ("category", "shoes")))
+    W, _, _, _, _ = model.export()
+    new_names = cat.features.names
+    for j, name in enumerate(base_cat.features.names):
+        assert W[t, new_names.index(name)] == np.float32(learned[j]), name
+    assert np.abs(learned).sum() > 0.1  # web, offer and shoes were learned before
+
+
+def test_value_model_rows_follow_action_ids_across_catalogs():
+    values = ValueModel(prior_weight=5.0)
+    for _ in range(5):
+        values.learn_one("a_shoes", 20.0)
+    assert values.value_of("a_shoes", 10.0) == 15.0  # (5 x 10 + 5 x 20) / (5 + 5)
+    for text in (BASE, REORDERED, EXTENDED, REDUCED):
+        cat = _catalog(text)
+        board = WeightBoard(cat, _bound(cat), values)
+        got = {tid: float(v) for tid, v in zip(_ids(cat), board.value, strict=True)}
+        for tid, v in got.items():
+            action = tid.split("@")[0]
+            declared = next(a.value for a in cat.actions if a.id == action)
+            assert v == (15.0 if action == "a_shoes" else declared), (text, tid)

@@ -17,6 +17,7 @@ from engine.templates import (
     compile_message,
     compile_template,
     message_scope,
+    template_line,
     translate_legacy,
 )
 from features.errors import CatalogError
@@ -111,6 +112,32 @@ def test_syntax_error_points_at_the_catalog_line():
         compile_template(src, where="shop.yaml", line=40, field="actions[2].messages.email.body")
     assert str(e.value).startswith("shop.yaml:42: actions[2].messages.email.body: Liquid syntax")
     assert "endfor" in str(e.value)
+
+
+DOC = """\
+actions:
+  - id: a
+    messages:
+      web: "Hi {{ customer.first_name | nope }}"
+      email:
+        subject: >-
+          Hello {{ x | nope }}
+        body: |
+          <p>line one</p>
+          <p>{{ customer.first_name | nope }}</p>
+"""
+
+
+@pytest.mark.parametrize(("path", "line"), [(("web",), 4), (("email", "subject"), 7),
+                                            (("email", "body"), 10)])
+def test_template_line_maps_yaml_scalars_to_the_catalog_line_of_the_error(path, line):
+    node = yaml.compose(DOC).value[0][1].value[0].value[1][1]  # actions[0].messages
+    doc = yaml.safe_load(DOC)["actions"][0]["messages"]
+    for key in path:
+        node = next(v for k, v in node.value if k.value == key)
+        doc = doc[key]
+    with pytest.raises(CatalogError, match=rf"^shop\.yaml:{line}: m: unknown filter 'nope'"):
+        compile_template(doc, where="shop.yaml", line=template_line(node), field="m")
 
 
 def test_unknown_filter_is_an_error_at_load_with_a_suggestion():
@@ -244,6 +271,21 @@ def test_message_scope_copies_objects_into_plain_data():
     assert scope["items"] == [{"name": "Sock", "tags": ["a", "b"]}]
     assert (scope["coupon"], scope["channel"], scope["currency"]) == ("RUN15", "email", "GBP")
     assert render("{{ items.first.name }} x{{ customer.orders }}", scope) == "Sock x2"
+
+
+def test_message_scope_turns_numpy_scalars_and_tuples_into_python_values():
+    import numpy as np
+
+    scope = message_scope(customer={"cart_value": np.float32(40.5), "cart_items": np.float64(2.0),
+                                    "orders": np.int64(3), "traits": {"vip": np.bool_(False)}},
+                          items=[{"tags": ("a",)}])
+    c = scope["customer"]
+    assert (c["cart_value"], c["cart_items"], c["orders"]) == (40.5, 2, 3)
+    assert type(c["cart_value"]) is float and type(c["orders"]) is int
+    assert c["traits"]["vip"] is False
+    assert render("{{ customer.cart_items }} {{ customer.cart_value | fixed: 1 }} "
+                  "{% if customer.traits.vip %}vip{% else %}regular{% endif %}", scope) \
+        == "2 40.5 regular"
 
 
 # ---------------------------------------------------------------------------- misc

@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from flows.settings import Settings
 
@@ -42,3 +42,46 @@ def consume(topic: str, expect: int, timeout: float = 30.0) -> list:
     return out
 
 
+
+
+def _watermarks(c: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+    """(low, high) offsets; retried while a just-created partition has no leader yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def read_to_end(topic: str, timeout: float = 30.0) -> list:
+    """Every message of `topic` up to its end offsets as of the call (not "until quiet": an
+    empty topic is known to be empty, a slow one is read whole). Fails if `topic` does not
+    exist or the end is not reached within `timeout`."""
+    c = Consumer({"bootstrap.servers": BROKERS, "group.id": f"test-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False})
+    try:
+        meta = c.list_topics(topic, timeout=10).topics[topic]
+        if meta.error is not None:
+            msg = f"topic {topic!r}: {meta.error}"
+            raise AssertionError(msg)
+        ends = {p: _watermarks(c, topic, p, timeout) for p in meta.partitions}
+        todo = {p for p, (lo, hi) in ends.items() if hi > lo}
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        out: list = []
+        deadline = time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                msg = f"{topic!r}: end offsets {ends} not reached in {timeout} s"
+                raise AssertionError(msg)
+            msg_ = c.poll(0.5)
+            if msg_ is None or msg_.error() is not None:
+                continue
+            out.append(msg_)
+            if msg_.offset() + 1 >= ends[msg_.partition()][1]:
+                todo.discard(msg_.partition())
+        return out
+    finally:
+        c.close()

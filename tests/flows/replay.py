@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 from bytewax.testing import TestingSink, run_main
 
 from features.schema import RawRecord
 from flows.dataflow import build_flow
 from flows.runtime import Runtime
 from flows.settings import Settings
+from flows.store import init_store, scrub
 
 SETTINGS = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=3600.0)
 """Timer sweeps are wall-clock driven; pushed out so runs fire timers on events only."""
@@ -79,7 +80,6 @@ def run_with_crashes(records: list[RawRecord], db: Path, crashes: list[int], *,
     """Run over `records`, crashing at each offset in `crashes` and resuming from `db`
     (offsets are multiples of `batch`: a source dies between reads)."""
     db.mkdir()
-    init_db_dir(db, 1)
     pending = set(crashes)
     source = Replayable(records, pending, idle, batch)
     decisions: list[tuple[str, str]] = []
@@ -87,12 +87,15 @@ def run_with_crashes(records: list[RawRecord], db: Path, crashes: list[int], *,
     for attempt in range(len(crashes) + 1):
         s = settings[attempt] if settings else SETTINGS
         rt = Runtime(s)  # a new process: nothing shared survives the crash
+        init_store(db, 1)  # what `journey run --recovery-dir` does at every start
         flow = build_flow(s, source=source, decisions=TestingSink(decisions),
                           dead_letters=TestingSink(dead), runtime=rt)
         try:
             run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(db))
         except Exception as e:  # noqa: BLE001 - bytewax wraps the source's exception
             assert isinstance(e.__cause__, Crash), e
+        else:
+            scrub(db)  # ... and after a clean stop
     assert not pending
     return decisions, dead, rt
 

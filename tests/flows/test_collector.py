@@ -65,9 +65,10 @@ def _post(url: str, path: str, body: Any, *, key: str | None = KEY,
     req = urllib.request.Request(url + path, data=data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, orjson.loads(resp.read()), dict(resp.headers)
+            return resp.status, orjson.loads(resp.read()), {
+                k.lower(): v for k, v in resp.headers.items()}
     except urllib.error.HTTPError as e:
-        return e.code, orjson.loads(e.read()), dict(e.headers)
+        return e.code, orjson.loads(e.read()), {k.lower(): v for k, v in e.headers.items()}
 
 
 def _events(q: QueueForwarder) -> list[dict[str, Any]]:
@@ -101,21 +102,50 @@ def test_write_key_in_body_or_basic_auth(collector: Collector, queue: QueueForwa
 
 def test_limits_answer_400_with_a_reason_and_dead_letter(collector: Collector,
                                                           queue: QueueForwarder) -> None:
-    big = _track(1, properties={"blob": "x" * 33_000})
-    status, reply, _ = _post(collector.url, "/v1/batch", {"batch": [_track(0), big]})
-    assert (status, reply["code"]) == (400, "event_too_large")
-    assert "batch[1]" in reply["message"]
     many = {"batch": [_track(i, properties={"pad": "y" * 20_000}) for i in range(30)]}
     assert _post(collector.url, "/v1/batch", many)[1]["code"] == "body_too_large"
     assert _post(collector.url, "/v1/track", b"{not json")[1]["code"] == "invalid_json"
     no_id = {"event": "Product Viewed", "timestamp": _iso(datetime.now(UTC))}
     status, reply, _ = _post(collector.url, "/v1/track", no_id)
     assert (status, reply["code"]) == (400, "invalid_event") and "userId" in reply["message"]
+    assert reply["rejected"] == [{"index": -1, "code": "invalid_event",
+                                  "message": reply["message"]}]
     items = queue.take(100)
-    # a rejected request is all-or-nothing: the good event of the first batch was not kept
     assert all(isinstance(i, DeadLetter) for i in items)
-    assert [i.reason for i in items] == ["event_too_large", "body_too_large", "invalid_json",
-                                         "invalid_event"]
+    assert [i.reason for i in items] == ["body_too_large", "invalid_json", "invalid_event"]
+    assert items[1].payload == b"{not json"
+    assert orjson.loads(items[2].payload) == no_id
+
+
+def test_each_event_of_a_batch_is_judged_on_its_own(collector: Collector,
+                                                    queue: QueueForwarder) -> None:
+    """One bad event costs only itself: the good ones are accepted, the bad one is
+    dead-lettered whole (beyond 64 KB too) and the reply names it."""
+    big = _track(1, properties={"blob": "x" * 70_000})
+    no_id = {"type": "track", "event": "Product Viewed", "messageId": "m-no-id"}
+    status, reply, _ = _post(collector.url, "/v1/batch",
+                             {"batch": [_track(0), big, _track(2), no_id]})
+    assert status == 200 and reply["success"] and reply["accepted"] == 2
+    assert [(r["index"], r["code"]) for r in reply["rejected"]] == [
+        (1, "event_too_large"), (3, "invalid_event")]
+    assert "batch[1]" in reply["rejected"][0]["message"]
+    items = queue.take(100)
+    events = [orjson.loads(i.payload) for i in items if isinstance(i, RawRecord)]
+    assert [e["messageId"] for e in events] == ["m-0", "m-2"]
+    dead = [i for i in items if isinstance(i, DeadLetter)]
+    assert [d.reason for d in dead] == ["event_too_large", "invalid_event"]
+    assert orjson.loads(dead[0].payload) == big and len(dead[0].payload) > 70_000
+    assert orjson.loads(dead[1].payload) == no_id
+
+
+def test_upper_case_gzip_is_accepted(collector: Collector, queue: QueueForwarder) -> None:
+    data = gzip.compress(orjson.dumps({"batch": [_track(1)]}))
+    req = urllib.request.Request(collector.url + "/v1/batch", data=data, method="POST", headers={
+        "Content-Encoding": "GZIP", "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    assert [e["messageId"] for e in _events(queue)] == ["m-1"]
 
 
 def test_duplicate_message_ids_are_forwarded_once(collector: Collector,
@@ -143,7 +173,7 @@ def test_overload_answers_429_with_retry_after(queue: QueueForwarder) -> None:
     try:
         assert _post(c.url, "/v1/batch", {"batch": [_track(i) for i in range(3)]})[0] == 200
         status, reply, headers = _post(c.url, "/v1/track", _track(9))
-        assert (status, reply["code"], headers["Retry-After"]) == (429, "overloaded", "1")
+        assert (status, reply["code"], headers["retry-after"]) == (429, "overloaded", "1")
         small.take(10)
         assert _post(c.url, "/v1/track", _track(9))[0] == 200
     finally:

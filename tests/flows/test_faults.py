@@ -6,6 +6,7 @@ The flow runs as `journey run` subprocesses, as in production; the broker is the
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -20,18 +21,22 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bench.workloads import sim_records
+from engine.catalog import load_catalog
 from features.decode import decode
 from features.errors import DecodeError
 from features.identity import customer_key, routing_id
+from features.state import CustomerState, Slot
 from flows.kafka import ensure_topics
 from flows.settings import Settings
-from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test
+from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
 from tests.flows.replay import final_snapshots
+from tests.flows.workloads import sim_records
 
 ROOT = Path(__file__).resolve().parents[2]
+LAYOUT = load_catalog().layout
+LOCAL_ADDRESS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "19092")  # where kafka.sh listens
 LOCAL_BROKER = (ROOT / ".cache" / "kafka" / "run" / "broker.pid").exists() and \
-    BROKERS == "127.0.0.1:19092"
+    BROKERS == LOCAL_ADDRESS
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
 
@@ -89,28 +94,50 @@ def _guards(db: Path) -> dict[tuple[str, str], tuple[Any, ...]]:
             if ".update_and_decide." in step or ".resolve_identity." in step}
 
 
-def _features(db: Path) -> dict[str, tuple[bytes, int]]:
-    return {key: (snap[1].row.tobytes(), int(snap[1].stage))
-            for (step, key), snap in final_snapshots(db).items()
+def _features(db: Path) -> dict[str, CustomerState]:
+    return {key: snap[1] for (step, key), snap in final_snapshots(db).items()
             if ".update_and_decide." in step and snap[1] is not None}
 
 
-def _weights(db: Path) -> dict[str, tuple[np.ndarray, int]]:
-    """Each treatment's learned weights and update count."""
-    out = {}
-    for (step, key), snap in final_snapshots(db).items():
-        if ".learn." in step and isinstance(snap, tuple):
-            w, _b, _v = snap[1].export()
-            out[key] = (np.asarray(w, dtype=np.float64), snap[1].n)
-    return out
+def _same_features(a: CustomerState, b: CustomerState) -> bool:
+    """The event-derived state of one customer: the row but for the response history that
+    decisions write (which decisions a customer got depends on the model, and two
+    uninterrupted Kafka runs' models differ, see below), and the stage.
+
+    Delivering a decision also brings the decayed counters to its event time, so the
+    decayed blocks (category affinity, active hours, viewed prices) are compared decayed
+    to one time, to float rounding; every other slot exactly.
+    """
+    lay = LAYOUT
+    a, b = copy.deepcopy(a), copy.deepcopy(b)
+    t = max(a.row[Slot.DECAY_TS], b.row[Slot.DECAY_TS])
+    lay.decay_to(a, t)
+    lay.decay_to(b, t)
+    decayed = np.zeros(lay.n_slots, dtype=bool)
+    decayed[lay.decay_lo : lay.decay_hi] = True
+    decayed[[Slot.VIEWED_PRICE_SUM, Slot.VIEWED_PRICE_N]] = True
+    history = np.zeros(lay.n_slots, dtype=bool)
+    history[lay.channel_sent : lay.hours] = True  # sent/responded per channel, kind, discount
+    exact = ~decayed
+    close = decayed & ~history
+    return (a.stage == b.stage and bool((a.row[exact] == b.row[exact]).all())
+            and bool(np.allclose(a.row[close], b.row[close], rtol=1e-9, atol=1e-12)))
 
 
-def _distance(a: dict[str, tuple[np.ndarray, int]],
-              b: dict[str, tuple[np.ndarray, int]]) -> tuple[float, float]:
-    """(relative L2 distance of the weights, ratio of learner updates) of `a` to `b`."""
-    dist = sum(float(np.linalg.norm(a[k][0] - b[k][0])) for k in b)
-    norm = sum(float(np.linalg.norm(w)) for w, _ in b.values())
-    return dist / norm, sum(n for _, n in a.values()) / sum(n for _, n in b.values())
+def _weights(db: Path) -> tuple[np.ndarray, int]:
+    """The shared response model's exported rows (one per treatment) and its update count."""
+    [learning] = [snap for (step, _key), snap in final_snapshots(db).items()
+                  if ".learn." in step]
+    W, _b, _v, _cw, _cv = learning.model.export()
+    return np.asarray(W, dtype=np.float64), learning.model.n
+
+
+def _distance(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> tuple[float, float]:
+    """(relative L2 distance of the treatments' weight rows, ratio of learner updates) of
+    `a` to `b`."""
+    dist = float(np.linalg.norm(a[0] - b[0], axis=1).sum())
+    norm = float(np.linalg.norm(b[0], axis=1).sum())
+    return dist / norm, a[1] / b[1]
 
 
 def test_kill_9_mid_run_and_resume_over_kafka(tmp_path):
@@ -144,7 +171,9 @@ def test_kill_9_mid_run_and_resume_over_kafka(tmp_path):
 
     assert _guards(tmp_path / "crashed") == _guards(tmp_path / "base")
     crashed, base_rows = _features(tmp_path / "crashed"), _features(tmp_path / "base")
-    assert len(base_rows) > 100 and crashed == base_rows  # per-customer features and stage
+    assert len(base_rows) > 100 and crashed.keys() == base_rows.keys()
+    differ = [k for k in base_rows if not _same_features(crashed[k], base_rows[k])]
+    assert differ == []  # per-customer features and stage
     # Model weights: the learn step sees examples at the batch boundaries the consumer's
     # fetches happen to make, so two uninterrupted Kafka runs differ too; the crashed run
     # must be no further from the first than a second uninterrupted run is.
@@ -207,5 +236,7 @@ def test_broker_outage_mid_run(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-    # a consumer error during the outage carries no record: counted, not dead-lettered
-    assert all(m.value() for m in consume(s.dead_letter_topic, 0, timeout=3))
+    # a consumer error during the outage carries no record: counted, not dead-lettered (all
+    # input was valid, so the dead-letter topic, read to its end offsets, is empty)
+    dead = read_to_end(s.dead_letter_topic)
+    assert [dict(m.headers() or [])["journey.errors.reason"] for m in dead] == []

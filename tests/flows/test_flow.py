@@ -22,7 +22,7 @@ BAD = [
     (b'{"type": "warp", "userId": "u1", "timestamp": "2026-03-02T10:00:00Z"}', "unknown_type"),
     (b'{"type": "track", "event": "Product Added", "userId": "u2", '
      b'"timestamp": "2026-03-02T10:00:00Z", "properties": {"price": "free"}}', "wrong_type"),
-    (b'{"type": "page", "userId": "u3", "timestamp": "2999-03-02T10:00:00Z"}',
+    (b'{"type": "page", "userId": "u3", "timestamp": "2099-03-02T10:00:00Z"}',
      "future_timestamp"),
 ]
 

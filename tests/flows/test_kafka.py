@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -16,7 +16,6 @@ from bytewax.testing import cluster_main, run_main
 from confluent_kafka import Producer
 from segment.analytics import Client
 
-from bench.workloads import sim_records
 from features.identity import customer_key
 from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
@@ -24,7 +23,8 @@ from flows.kafka import ensure_topics
 from flows.runtime import Runtime
 from flows.settings import Settings
 from flows.subscriber import DecisionSubscriber
-from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test
+from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
+from tests.flows.workloads import sim_records
 
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(not BROKERS, reason="JOURNEY_TEST_BROKERS not set")]
@@ -101,29 +101,38 @@ def test_journey_run_against_the_broker(tmp_path: Path):
 
 
 def test_segment_client_to_kafka_to_subscriber(decision_schema):
-    """Segment's client → collector → events topic → flow → decisions topic → subscriber."""
+    """Segment's client → collector → events topic → flow → decisions topic → subscriber.
+
+    Half the buyers grant email consent (Segment's `traits.consent`); three hours later each
+    comes back, which fires the cart-abandonment timer: only the consented get an email."""
     s = kafka_settings_for_test(write_keys="k1")
     ensure_topics(s)
     collector = Collector(KafkaForwarder(s, 1000), write_keys=s.write_key_set, port=0).start()
     users = [f"buyer-{i}" for i in range(6)]
+    consented = set(users[::2])
+    then = datetime.now(UTC) - timedelta(hours=4)
     client = Client("k1", host=collector.url, upload_size=4, upload_interval=0.05)
     try:
         for u in users:
-            client.identify(u, {"email_opt_in": True})
-            client.track(u, "Product Added", {"product_id": "p3", "price": 30.0})
-            client.screen(u, "Shop", "Home", {"placement": "app_home"})
+            client.identify(u, {"consent": {"email": u in consented}}, timestamp=then)
+            client.track(u, "Product Added", {"product_id": "p3", "price": 30.0},
+                         timestamp=then)
+            client.screen(u, "Shop", "Home", {"placement": "app_home"}, timestamp=then)
         client.track("buyer-0", "Product Added", {"product_id": "p3", "price": 30.0},
-                     message_id="dup-1")
+                     message_id="dup-1", timestamp=then)
         client.track("buyer-0", "Product Added", {"product_id": "p3", "price": 30.0},
-                     message_id="dup-1")  # a resend: forwarded once
+                     message_id="dup-1", timestamp=then)  # a resend: forwarded once
+        for u in users:  # back three hours later (now): the abandoned cart is due
+            client.track(u, "Product Viewed", {"product_id": "p9"})
         client.flush()
     finally:
         client.shutdown()
         collector.stop()
-    assert len(consume(s.events_topic, len(users) * 3 + 1, timeout=10)) == len(users) * 3 + 1
+    sent = len(users) * 4 + 1
+    assert len(consume(s.events_topic, sent, timeout=10)) == sent
     rt = Runtime(s)
     run_main(build_flow(s, runtime=rt))
-    assert rt.events == len(users) * 3 + 1 and rt.dead_letters == 0
+    assert rt.events == sent and rt.dead_letters == 0
     with DecisionSubscriber(BROKERS, topic=s.decisions_topic,
                             group=f"sub-{uuid.uuid4().hex[:6]}") as sub:
         got = list(sub.decisions(timeout=0.5, max_idle=5))
@@ -131,6 +140,9 @@ def test_segment_client_to_kafka_to_subscriber(decision_schema):
     for d in got:
         jsonschema.validate(d, decision_schema)
     assert {d["customer_id"] for d in got if d["trigger"] == "request"} == set(users)
+    abandoned = [(d["customer_id"], d["channel"]) for d in got
+                 if d["trigger"] == "cart_abandoned"]
+    assert sorted(abandoned) == sorted((u, "email") for u in consented)
     # a replay of the decisions topic (at-least-once output) is deduplicated by decision id
     p = Producer({"bootstrap.servers": BROKERS})
     for d in got[:3]:
@@ -178,3 +190,18 @@ def test_journey_forget_erases_a_customer_over_kafka():
     got = [orjson.loads(m.value()) for m in consume(s.decisions_topic, rt.decisions)]
     assert [d["customer_id"] for d in got] == ["newcomer"]
     assert rt.events == 6 and rt.dead_letters == 0
+
+
+def test_read_to_end_reads_every_partition_to_its_end_offset():
+    """The helper the fault tests use to prove a topic empty: it must see what is there."""
+    s = kafka_settings_for_test()
+    ensure_topics(s, [s.dead_letter_topic, s.outcomes_topic])
+    assert read_to_end(s.dead_letter_topic) == []
+    p = Producer({"bootstrap.servers": BROKERS})
+    for i in range(7):
+        p.produce(s.outcomes_topic, f"m{i}".encode(), partition=i % 3)
+    p.flush(10)
+    assert sorted(m.value() for m in read_to_end(s.outcomes_topic)) == \
+        [f"m{i}".encode() for i in range(7)]
+    with pytest.raises(AssertionError, match="topic 'no-such-topic"):
+        read_to_end(f"no-such-topic-{uuid.uuid4().hex[:6]}")

@@ -55,15 +55,17 @@ def _customers(snaps: dict[tuple[str, str], Any]) -> dict[str, tuple[bytes, int,
     return out
 
 
-def _weights(snaps: dict[tuple[str, str], Any]) -> dict[str, tuple[Any, ...]]:
-    out = {}
-    for (step, key), snap in snaps.items():
-        if ".learn." in step:
-            t, learner, tally = snap
-            w, b, v = learner.export()
-            out[key] = (t, w.tobytes(), float(b), v.tobytes(), learner.n,
-                        {p: (s.decisions, s.rewards) for p, s in tally.by_policy.items()})
-    return out
+def _learning(snaps: dict[tuple[str, str], Any]) -> tuple[Any, ...]:
+    """The learn step's one key (every treatment shares the response model): the model's
+    exported rows and counts, the value model and each treatment's tallies."""
+    [learning] = [snap for (step, _key), snap in snaps.items() if ".learn." in step]
+    model = learning.model
+    return (tuple(a.tobytes() for a in model.export()), model.n, model.positives,
+            {b: (blk.w.tobytes(), blk.h.tobytes(), blk.tau) for b, blk in model.blocks.items()},
+            sorted(learning.values.sums.items()), learning.version,
+            {tid: {p: (s.decisions, s.rewards, s.revenue, s.value)
+                   for p, s in tally.by_policy.items()}
+             for tid, tally in learning.tallies.items()})
 
 
 def _without_latency(line: str) -> dict[str, Any]:
@@ -82,8 +84,9 @@ def test_crash_and_resume_ends_where_an_uninterrupted_run_ends(records, tmp_path
     base, crashed = final_snapshots(tmp_path / "base"), final_snapshots(tmp_path / "crashed")
     assert len(_customers(base)) > 50
     assert _customers(crashed) == _customers(base)  # per-customer features, stage, pending
-    assert len(_weights(base)) > 10
-    assert _weights(crashed) == _weights(base)  # every treatment's model and tallies
+    learned = _learning(base)
+    assert learned[1] > 100 and len(learned[-1]) > 10  # labels; treatments with tallies
+    assert _learning(crashed) == learned  # the shared model, the value model and tallies
     # the process's shared state, rebuilt on the last resume, matches the uninterrupted run
     assert rt.core.board.version == base_rt.core.board.version
     assert np.array_equal(rt.core.board.W, base_rt.core.board.W)

@@ -1,0 +1,154 @@
+"""Where the collector's accepted events and dead letters go: the embedded flow's bounded
+queue (`journey run --source collector`) or the Kafka topics (`journey collect`).
+
+A forwarder takes a request's events and dead letters together or not at all, so a 429 or
+503 means nothing of the request was kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any, Literal, Protocol
+
+from confluent_kafka import KafkaException, Producer
+
+from features.deadletter import DeadLetter
+from features.identity import customer_key, routing_id
+from features.intake import Accepted
+from features.schema import RawRecord
+from flows.kafka import PRODUCER_DEFAULTS
+from flows.settings import Settings, kafka_settings
+
+__all__ = ["Forwarder", "KafkaForwarder", "Offer", "QueueForwarder"]
+
+log = logging.getLogger(__name__)
+
+Offer = Literal["ok", "full", "closed"]
+
+
+class Forwarder(Protocol):
+    """Where accepted events and dead letters go."""
+
+    def offer(self, events: list[Accepted], dead: list[DeadLetter]) -> Offer:
+        """Take all of `events` and `dead`, or none: "full" (try later), "closed" (never)."""
+        ...
+
+    def close(self) -> None:
+        """Take nothing more; deliver what is buffered and release resources."""
+        ...
+
+
+class QueueForwarder:
+    """A bounded in-process queue the embedded flow's collector source drains.
+
+    With `limit`, it takes at most that many records (events and dead letters) and closes when
+    a request would go past it; the source ends once it is closed and empty.
+    """
+
+    def __init__(self, capacity: int, limit: int = 0) -> None:
+        self.capacity = capacity
+        self.limit = limit
+        self.taken = 0
+        self._items: deque[RawRecord | DeadLetter] = deque()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def offer(self, events: list[Accepted], dead: list[DeadLetter]) -> Offer:
+        n = len(events) + len(dead)
+        with self._lock:
+            if self._closed:
+                return "closed"
+            if self.limit and self.taken + n > self.limit:
+                self._closed = True
+                return "closed"
+            if len(self._items) + n > self.capacity:
+                return "full"
+            self._items.extend(RawRecord(a.payload, "events", "collector") for a in events)
+            self._items.extend(dead)
+            self.taken += n
+            if self.limit and self.taken >= self.limit:
+                self._closed = True
+            return "ok"
+
+    def take(self, n: int) -> list[RawRecord | DeadLetter]:
+        """Up to `n` queued items, oldest first."""
+        with self._lock:
+            return [self._items.popleft() for _ in range(min(n, len(self._items)))]
+
+    @property
+    def finished(self) -> bool:
+        """Closed, and everything it took has been taken out."""
+        with self._lock:
+            return self._closed and not self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+
+class KafkaForwarder:
+    """Produces accepted events to the events topic, keyed by the customer's keyed hash."""
+
+    def __init__(self, settings: Settings, capacity: int, flush_timeout: float = 60.0) -> None:
+        self.settings = settings
+        self.capacity = capacity
+        self.flush_timeout = flush_timeout
+        self.secret = settings.secret.encode()
+        self.failed = 0
+        """Records the broker never confirmed (after `close()`: lost)."""
+        self._lock = threading.Lock()
+        self._closed = False
+        self._producer = Producer({
+            "bootstrap.servers": settings.brokers, **PRODUCER_DEFAULTS,
+            "queue.buffering.max.messages": str(max(capacity * 2, 1000)),
+            **kafka_settings(settings)})
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="collector-producer",
+                                        daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.1)
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.failed += 1
+            log.error("collector: record not delivered to Kafka: %s", err)
+
+    def offer(self, events: list[Accepted], dead: list[DeadLetter]) -> Offer:
+        with self._lock:
+            if self._closed:
+                return "closed"
+            if len(self._producer) + len(events) + len(dead) > self.capacity:
+                return "full"
+            try:
+                for a in events:
+                    key = customer_key(routing_id(a.event)[0], self.secret).encode()
+                    self._producer.produce(self.settings.events_topic, a.payload, key,
+                                           on_delivery=self._delivered)
+                for d in dead:
+                    self._producer.produce(self.settings.dead_letter_topic, d.payload,
+                                           headers=d.headers(), on_delivery=self._delivered)
+            except (BufferError, KafkaException) as e:  # cannot happen below capacity
+                log.error("collector: producer refused a record: %s", e)
+                self.failed += 1
+            return "ok"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        left = self._producer.flush(self.flush_timeout)
+        self._stop.set()
+        self._poller.join()
+        if left:
+            self.failed += left
+            log.error("collector: %d records still undelivered after %.0f s", left,
+                      self.flush_timeout)
