@@ -26,6 +26,8 @@ from bench.memory import QUICK_SIZES, bench_memory
 from bench.plots import write_plots
 from bench.quality import HELD_OUT_SEEDS, bench_quality
 from bench.report import quality_table
+from bench.repurchase import bench_repurchase
+from bench.repurchase import table as repurchase_table
 from bench.startup import bench_startup
 from engine.kernels import warm_up
 
@@ -97,6 +99,12 @@ def _table(results: dict[str, Any]) -> str:
                  "mean over the held-out seeds; regret = the oracle's best eligible expected "
                  "net value − the chosen one's:\n")
     lines.append(quality_table(q))
+    if "repurchase" in results:
+        lines.append("\nRepurchase propensity on real purchase histories (`bench/repurchase.py`:"
+                     " Journey's online model streamed through the orders, against lifetimes' "
+                     "BG/NBD, an RFM score, recency and frequency, one run; AUC of ordering "
+                     "again within the horizon after the cut):\n")
+        lines.append(repurchase_table(results["repurchase"]))
     return "\n".join(lines)
 
 
@@ -138,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         ("memory", lambda: bench_memory(QUICK_SIZES, sample_events=20_000) if quick
          else bench_memory()),
         ("startup", lambda: bench_startup(repeats=1 if quick else 3)),
+        ("repurchase", lambda: bench_repurchase(tune=not quick)),
     ]
     if a.brokers:
         steps.append(("kafka", lambda: bench_kafka_latency(
