@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import jsonschema
 import pytest
 
@@ -9,6 +11,12 @@ from engine import Engine
 from engine.core import CoreConfig
 from engine.simulator import Simulator
 from features.errors import DecodeError
+
+
+def _at(minute: float) -> float:
+    """Epoch seconds of `make_event(..., minute=minute)` (the event time, not the watermark:
+    two events are no quorum to move it)."""
+    return datetime(2026, 3, 2, tzinfo=UTC).timestamp() + 60.0 * minute
 
 
 def _loop(catalog, events: int, seed: int = 7) -> tuple[Engine, list]:
@@ -114,7 +122,7 @@ def test_response_windows_are_per_channel(engine, make_event):
                               context={"timezone": "UTC"}, minute=600))
     engine.process(make_event("track", "Product Added", minute=601,
                               properties={"price": 50, "quantity": 1}))
-    [d] = engine.advance_to(engine.watermark + 3600)
+    [d] = engine.advance_to(_at(601) + 3600)
     assert (d.trigger, d.channel) == ("cart_abandoned", "email")
     n, positives = _labels(engine)
     engine.advance_to(d.ts + 2 * 3600.0)
@@ -150,7 +158,31 @@ def test_cart_abandon_timer_fires_on_event_time(engine, make_event):
                               context={"timezone": "UTC"}, minute=600))
     engine.process(make_event("track", "Product Added", minute=601,
                               properties={"price": 50, "quantity": 1}))
-    assert engine.advance_to(engine.watermark + 1800) == []
-    fired = engine.advance_to(engine.watermark + 3600)
+    assert engine.advance_to(_at(601) + 1800) == []
+    fired = engine.advance_to(_at(601) + 3600)
     assert [d.trigger for d in fired] == ["cart_abandoned"]
     assert fired[0].channel in ("email", "push")
+
+
+@pytest.mark.parametrize(("user", "anon"), [("u1", None), (None, "dev9"), ("u1", "dev9")],
+                         ids=["known", "anonymous", "forwarded"])
+def test_a_corrected_resend_after_a_decode_error_is_processed(catalog, make_event, user, anon):
+    """`process` raised for the first copy (a wrong-typed price): the resend under the same
+    `messageId` is not a duplicate, and leaves the state a lone good copy leaves."""
+    start = make_event("identify", user=user, anon=anon, traits={"age": 30})
+    bad = make_event("track", "Product Added", user=user, anon=anon, minute=1,
+                     properties={"price": "forty", "quantity": 1}, messageId="m-fix")
+    fixed = dict(bad, properties={"price": 40, "quantity": 1})
+    resent, once = Engine(catalog, seed=7), Engine(catalog, seed=7)
+    resent.process(start)
+    with pytest.raises(DecodeError) as e:
+        resent.process(bad)
+    assert e.value.reason == "wrong_type"
+    resent.process(fixed)
+    once.process(start)
+    once.process(fixed)
+    who = user or anon
+    assert resent.features(who)["cart_value"] > 0
+    assert resent.features(who) == once.features(who)
+    resent.process(fixed)  # a retry of the handled copy is a duplicate again
+    assert resent.features(who) == once.features(who)
