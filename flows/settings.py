@@ -13,6 +13,7 @@ from typing import Any
 
 from features.decode import LATEST
 from features.errors import ConfigError
+from features.watermark import QUORUM, SPAN
 
 __all__ = ["DEV_SECRET", "ENV_PREFIX", "Settings", "kafka_settings"]
 
@@ -102,6 +103,10 @@ class Settings:
     wake_limit: float = field(default=300.0, metadata={
         "help": "most wall-clock seconds a key with pending timers or an expiry sleeps before"
                 " re-checking the event-time watermark"})
+    watermark_quorum: int = field(default=QUORUM, metadata={
+        "help": "events (of any 10,000 in a row) that must reach an event time before the"
+                " watermark moves there: timer sweeps, expiry and end-of-input timers follow"
+                " it, so fewer events dated far ahead move nothing (1 = the newest time)"})
     future_tolerance: float = field(default=900.0, metadata={
         "help": "seconds an event time may be ahead of the clock before it is dead-lettered"
                 " as future_timestamp (0 = no check, e.g. replaying synthetic data)"})
@@ -204,10 +209,13 @@ class Settings:
             msg = ("dedupe_window, state_ttl, tombstone_ttl, future_tolerance >= 0; "
                    "wake_limit, timer_sweep > 0")
             raise ConfigError(msg)
-        if min(self.customers, self.sim_partitions, self.batch_size,
-               self.collector_capacity, self.collector_connections) < 1:
-            msg = ("customers, sim_partitions, batch_size, collector_capacity and "
-                   "collector_connections must be >= 1")
+        if min(self.customers, self.sim_partitions, self.batch_size, self.collector_capacity,
+               self.collector_connections, self.watermark_quorum) < 1:
+            msg = ("customers, sim_partitions, batch_size, collector_capacity, "
+                   "collector_connections and watermark_quorum must be >= 1")
+            raise ConfigError(msg)
+        if self.watermark_quorum > SPAN:
+            msg = f"watermark_quorum must be at most {SPAN}, got {self.watermark_quorum!r}"
             raise ConfigError(msg)
         if self.collector_timeout <= 0 or self.collector_dead_letter_budget < 0:
             msg = "collector_timeout must be > 0 and collector_dead_letter_budget >= 0"

@@ -186,3 +186,33 @@ def test_a_corrected_resend_after_a_decode_error_is_processed(catalog, make_even
     assert resent.features(who) == once.features(who)
     resent.process(fixed)  # a retry of the handled copy is a duplicate again
     assert resent.features(who) == once.features(who)
+
+
+def _abandoned_carts(make_event, outlier: bool, late_minute: float) -> tuple[list, Engine]:
+    """Two shoppers leave a cart at minute 601 (the timer: an hour); then maybe one event
+    dated 2099, then three other customers' events at `late_minute`."""
+    engine = Engine(seed=7)
+    fired = []
+    for user in ("s1", "s2"):
+        fired += engine.process(make_event("identify", user=user, minute=600,
+                                           traits={"consent": {"email": True}},
+                                           context={"timezone": "UTC"}))
+        fired += engine.process(make_event("track", "Product Added", user=user, minute=601,
+                                           properties={"price": 50, "quantity": 1}))
+    if outlier:
+        fired += engine.process(dict(make_event("page", "Home", user="clock-2099"),
+                                     timestamp="2099-01-01T00:00:00Z"))
+    for i in range(3):
+        fired += engine.process(make_event("page", "Home", user=f"o{i}", minute=late_minute))
+    return [d for d in fired if d.trigger == "cart_abandoned"], engine
+
+
+def test_one_event_dated_far_ahead_fires_no_timer_early(make_event):
+    carts, engine = _abandoned_carts(make_event, outlier=True, late_minute=620)
+    assert carts == []
+    assert engine.watermark < _at(621)
+
+
+def test_many_events_later_fire_the_timers(make_event):
+    carts, _ = _abandoned_carts(make_event, outlier=True, late_minute=720)
+    assert sorted(d.customer_id for d in carts) == ["s1", "s2"]
