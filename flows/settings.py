@@ -86,6 +86,9 @@ class Settings:
         "help": "--source collector: stop after this many records (0 = run until stopped)"})
     recovery_dir: str = field(default="", metadata={
         "help": "bytewax recovery directory (created and initialised when empty); off if unset"})
+    recovery_reset: bool = field(default=False, metadata={
+        "help": "start an empty store where --recovery-dir held one whose database files are"
+                " gone (refused otherwise); an intact store is never reset"})
     snapshot_interval: float = field(default=5.0, metadata={
         "help": "seconds between snapshots (bytewax epoch interval)"})
     backup_interval: float = field(default=0.0, metadata={
