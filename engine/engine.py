@@ -200,6 +200,13 @@ class Engine:
         metrics.STATE_BYTES.set(size)
         return size
 
+    def dedupe_ids(self) -> int:
+        """Message ids the per-key guards remember (at most `features.guard.RING` per
+        customer or device); also sets `journey_dedupe_ids{store="keys"}`."""
+        n = sum(g.size for g in self.guards.values())
+        metrics.dedupe_ids_by("keys").set(n)
+        return n
+
     # ----------------------------------------------------------------- internals
 
     def _finish(self, key: str, state: CustomerState, res: StepResult) -> list[Decision]:

@@ -22,6 +22,7 @@ from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from engine.kernels import warm_up
+from features.dedupe import RecentIds
 from features.errors import JourneyError, RecoveryError
 from features.intake import forget_request
 from flows.collector import Collector, KafkaForwarder
@@ -42,7 +43,8 @@ _ONLY = {"collect": {"brokers", "kafka_config", "kafka_timeout", "events_topic",
                      "outcomes_topic", "decisions_topic", "dead_letter_topic", "partitions",
                      "secret", "collector_host", "collector_port", "write_keys",
                      "admin_keys", "collector_timeout", "collector_connections",
-                     "collector_dead_letter_budget", "collector_capacity", "metrics_host",
+                     "collector_dead_letter_budget", "collector_capacity",
+                     "collector_dedupe_ids", "metrics_host",
                      "metrics_port"},
          "subscribe": {"brokers", "kafka_config", "decisions_topic"},
          "forget": {"brokers", "kafka_config", "kafka_timeout", "events_topic", "secret"}}
@@ -128,6 +130,7 @@ def _collector(settings: Settings, forwarder: Any) -> Collector:
     return Collector(forwarder, write_keys=settings.write_key_set,
                      admin_keys=settings.admin_key_set, host=settings.collector_host,
                      port=settings.collector_port,
+                     dedupe=RecentIds(settings.collector_dedupe_ids),
                      dead_letter_budget=settings.collector_dead_letter_budget,
                      timeout=settings.collector_timeout,
                      max_connections=settings.collector_connections).start()

@@ -80,6 +80,9 @@ class Settings:
     collector_dead_letter_budget: int = field(default=1 << 20, metadata={
         "help": "bytes of dead letters per minute one client address or write key may store"
                 " (0 = no bound)"})
+    collector_dedupe_ids: int = field(default=100_000, metadata={
+        "help": "messageIds the collector remembers (24 h) to drop client retries; beyond, the"
+                " oldest are forgotten (the flow still drops a customer's last 32)"})
     collector_capacity: int = field(default=10_000, metadata={
         "help": "events the collector buffers before answering 429"})
     collector_limit: int = field(default=0, metadata={
@@ -213,9 +216,11 @@ class Settings:
                    "wake_limit, timer_sweep > 0")
             raise ConfigError(msg)
         if min(self.customers, self.sim_partitions, self.batch_size, self.collector_capacity,
-               self.collector_connections, self.watermark_quorum) < 1:
+               self.collector_connections, self.collector_dedupe_ids,
+               self.watermark_quorum) < 1:
             msg = ("customers, sim_partitions, batch_size, collector_capacity, "
-                   "collector_connections and watermark_quorum must be >= 1")
+                   "collector_connections, collector_dedupe_ids and watermark_quorum must be"
+                   " >= 1")
             raise ConfigError(msg)
         if self.watermark_quorum > SPAN:
             msg = f"watermark_quorum must be at most {SPAN}, got {self.watermark_quorum!r}"

@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
+from prometheus_client import REGISTRY
 
 from engine import Engine
 from engine.core import CoreConfig
 from engine.simulator import Simulator
 from features.errors import DecodeError
+from features.guard import RING
 
 
 def _at(minute: float) -> float:
@@ -216,3 +218,11 @@ def test_one_event_dated_far_ahead_fires_no_timer_early(make_event):
 def test_many_events_later_fire_the_timers(make_event):
     carts, _ = _abandoned_carts(make_event, outlier=True, late_minute=720)
     assert sorted(d.customer_id for d in carts) == ["s1", "s2"]
+
+
+def test_remembered_message_ids_are_bounded_per_key(engine, make_event):
+    for i in range(40):
+        engine.process(make_event("page", "Home", minute=i))
+    engine.process(make_event("page", "Home", user="u2", anon="dev2", minute=41))
+    assert engine.dedupe_ids() == RING + 1  # u1's last 32; u2's (the device forwarded it)
+    assert REGISTRY.get_sample_value("journey_dedupe_ids", {"store": "keys"}) == RING + 1

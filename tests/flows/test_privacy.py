@@ -136,6 +136,25 @@ def test_idle_customers_expire_after_the_state_ttl(make_event, tmp_path):
     assert (REGISTRY.get_sample_value("journey_expired_keys_total") or 0.0) - expired >= 3
 
 
+def _dedupe_ids() -> float:
+    return REGISTRY.get_sample_value("journey_dedupe_ids", {"store": "keys"}) or 0.0
+
+
+@pytest.mark.parametrize(("ttl", "held"), [(0.0, 32 + 3 + 9), (3600.0, 9)],
+                         ids=["kept", "expired"])
+def test_remembered_ids_are_bounded_per_key_and_leave_with_it(make_event, tmp_path, ttl, held):
+    """40 distinct ids of one customer hold 32; an expired customer's ids are gone."""
+    many = [make_event("page", "Home", user="idle-many", minute=i) for i in range(40)]
+    early = many + _shop(make_event, "idle-few", None, 0)
+    late = [e for i in range(3) for e in _shop(make_event, f"busy-{i}", None, 600 + i)]
+    settings = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=0.05,
+                        state_ttl=ttl, wake_limit=0.2)
+    before = _dedupe_ids()
+    run_with_crashes(_records(early + late), tmp_path / "db", [], settings=[settings],
+                     idle=2.0 if ttl else 0.0)
+    assert _dedupe_ids() - before == held
+
+
 def test_consent_withdrawal_takes_effect_on_the_next_decision(make_event, tmp_path):
     """Two shoppers abandon a cart; one withdraws email consent a minute later: only the
     other is emailed when the abandoned-cart timer fires."""
