@@ -171,6 +171,7 @@ class Catalog:
     cw_group: np.ndarray = field(init=False)
     cw_weight: np.ndarray = field(init=False)
     trigger_names: tuple[str, ...] = field(init=False)
+    treatment_ids: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.layout = Layout.of(self.world)
@@ -189,8 +190,7 @@ class Catalog:
 
     def treatment_id(self, t: int) -> str:
         """The stable id of a treatment: `action@channel` (survives catalog reordering)."""
-        action, channel = self.treatment(t)
-        return f"{action.id}@{channel}"
+        return self.treatment_ids[t]
 
     def trigger_bit(self, name: str) -> int:
         """The kernel's bit for a trigger name."""
@@ -218,6 +218,7 @@ class Catalog:
         ch_index = self.world.channel_index
         self.t_action = np.array([ai for _, ai, _ in rows], dtype=np.int32)
         self.t_channel = np.array([ch_index(ch) for _, _, ch in rows], dtype=np.int32)
+        self.treatment_ids = tuple(f"{a.id}@{ch}" for a, _, ch in rows)
         self.value = np.array([a.value for a, _, _ in rows], dtype=np.float32)
         self.lever = np.array([a.lever for a, _, _ in rows], dtype=np.float32)
         self.cost = np.array(

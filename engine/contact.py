@@ -38,6 +38,9 @@ class ContactPolicy:
         self._suppress = np.array([a.suppress_after for a in catalog.actions], dtype=np.int64)
         self._per_channel = np.array([a.cooldown_scope == "channel" for a in catalog.actions])
         self._outbound = [catalog.channels[c].outbound for c in self._channels]
+        self._is_outbound = {c: p.outbound for c, p in catalog.channels.items()}
+        self._tid = {catalog.treatment_id(t): t for t in range(catalog.n_treatments)}
+        self._action = {a.id: i for i, a in enumerate(catalog.actions)}
         self._window = max([p.cap_window for p in catalog.channels.values()]
                            + [catalog.total_cap[1]])
 
@@ -53,7 +56,7 @@ class ContactPolicy:
             allowed = {c for i, c in enumerate(self._channels) if self._outbound[i]}
         recent = [c for c in state.contacts if now - c.ts < self._window]
         outbound_recent = [c for c in recent if now - c.ts < cat.total_cap[1]
-                           and self._outbound[c.channel]]
+                           and self._is_outbound.get(c.channel, False)]
         total_full = len(outbound_recent) >= cat.total_cap[0]
         quiet = in_quiet_hours(local_hour(state.row[Slot.TZ_OFFSET_H], now), cat.quiet_start,
                                cat.quiet_end)
@@ -64,7 +67,7 @@ class ContactPolicy:
                 continue  # not a channel of this placement / trigger: no reason to report
             if state.consent_denied & bit or (policy.opt_in and not state.consent_granted & bit):
                 reasons[name] = "consent"
-            elif sum(1 for c in recent if c.channel == i
+            elif sum(1 for c in recent if c.channel == name
                      and now - c.ts < policy.cap_window) >= policy.cap_count:
                 reasons[name] = "channel_cap"
             elif policy.outbound and total_full:
@@ -81,8 +84,9 @@ class ContactPolicy:
         cat = self.catalog
         ok = np.ones(len(cat.actions), dtype=np.uint8)
         t_ok = np.ones(cat.n_treatments, dtype=np.uint8)
-        for t, ts in state.last_sent.items():
-            if t >= cat.n_treatments:
+        for tid, ts in state.last_sent.items():
+            t = self._tid.get(tid)
+            if t is None:  # a treatment the catalog no longer has
                 continue
             a = int(cat.t_action[t])
             if now - ts < self._cooldown[a]:
@@ -90,8 +94,9 @@ class ContactPolicy:
                     t_ok[t] = 0
                 else:
                     ok[a] = 0
-        for a, (n, ts) in state.ignores.items():
-            if a < len(ok) and self._suppress[a] > 0:
+        for aid, (n, ts) in state.ignores.items():
+            a = self._action.get(aid)
+            if a is not None and self._suppress[a] > 0:
                 left = n * float(np.exp(-max(now - ts, 0.0) / (14 * 86400.0)))
                 if left >= self._suppress[a] - 1e-9:
                     ok[a] = 0
@@ -101,7 +106,8 @@ class ContactPolicy:
         """Drop contact history no cap, cooldown or quiet-hours check can still use."""
         state.contacts = [c for c in state.contacts if now - c.ts < self._window][-32:]
         cat = self.catalog
-        stale = [t for t, ts in state.last_sent.items()
-                 if t >= cat.n_treatments or now - ts >= self._cooldown[int(cat.t_action[t])]]
-        for t in stale:
-            del state.last_sent[t]
+        stale = [tid for tid, ts in state.last_sent.items()
+                 if tid not in self._tid
+                 or now - ts >= self._cooldown[int(cat.t_action[self._tid[tid]])]]
+        for tid in stale:
+            del state.last_sent[tid]

@@ -189,9 +189,13 @@ class DecisionCore:
         now = max(event.ts, state.row[Slot.DECAY_TS])
         self._fire_due(key, state, now, res)
         cat = self.catalog
-        bought = len(state.bought), int(state.row[Slot.ORDERS])
+        orders = int(state.row[Slot.ORDERS])
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
-        if int(state.row[Slot.ORDERS]) > bought[1]:
+        if cat.products is not None and event.type == "track":
+            unknown = sum(1 for i in _event_items(event) if cat.products.get(i) is None)
+            if unknown:  # recorded all the same (the catalog may catch up); counted
+                metrics.UNKNOWN_ITEMS.inc(unknown)
+        if int(state.row[Slot.ORDERS]) > orders:
             res.orders.append(tuple(_order_items(event)))
             summary = _summary(state)
             if summary is not None:
@@ -241,15 +245,16 @@ class DecisionCore:
         r[lay.kind_responded + cat.world.kind_index(action.kind)] += 1.0
         if action.discount > 0:
             r[lay.discount_responded] += 1.0
-        state.ignores.pop(p.action, None)
+        state.ignores.pop(cat.actions[p.action].id, None)
 
     def _ignore(self, state: CustomerState, p: Pending, res: StepResult) -> None:
         p.resolved = True
         res.examples.append(Example(p.treatment, p.x, p.c, False, p.policy))
         metrics.resolved_by(p.policy).inc()
-        n, ts = state.ignores.get(p.action, (0.0, p.respond_by))
+        aid = self.catalog.actions[p.action].id
+        n, ts = state.ignores.get(aid, (0.0, p.respond_by))
         decayed = n * math.exp(-max(p.respond_by - ts, 0.0) / (14 * DAY))
-        state.ignores[p.action] = (decayed + 1.0, max(p.respond_by, ts))
+        state.ignores[aid] = (decayed + 1.0, max(p.respond_by, ts))
 
     def _finish(self, p: Pending, res: StepResult) -> None:
         cat = self.catalog
@@ -353,13 +358,25 @@ class DecisionCore:
         else:
             state.timers.pop("label", None)
 
+    def inputs(self, state: CustomerState, now: float
+               ) -> tuple[dict[str, float], RepurchaseEstimate, np.ndarray, np.ndarray]:
+        """What a decision reads of a customer at event time `now`: her region's signals,
+        her repurchase forecast, the model vector and the rule values."""
+        signals = self.context.lookup(state.region, now)
+        est = self.purchases(state, now)
+        x = self.catalog.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
+        return signals, est, x, self._rules(state, now, signals, est)
+
+    def _rules(self, state: CustomerState, now: float, signals: dict[str, float],
+               est: RepurchaseEstimate) -> np.ndarray:
+        return self.catalog.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
+                                         expected_orders=est.expected_orders)
+
     def _holds(self, trig: Trigger, state: CustomerState, now: float) -> bool:
         if not trig.when:
             return True
-        est = self.purchases(state, now)
-        rule = self.catalog.rules.values(state, now, self.context.lookup(state.region, now),
-                                         p_repurchase=est.p_repurchase,
-                                         expected_orders=est.expected_orders)
+        signals = self.context.lookup(state.region, now)
+        rule = self._rules(state, now, signals, self.purchases(state, now))
         return all(_check(float(rule[p.feature]), p.op, p.value) for p in trig.when)
 
     def _fire_due(self, key: str, state: CustomerState, now: float, res: StepResult) -> None:
@@ -394,11 +411,7 @@ class DecisionCore:
                 placement: str | None, res: StepResult) -> None:
         t0 = time.perf_counter_ns()
         cat = self.catalog
-        signals = self.context.lookup(state.region, now)
-        est = self.purchases(state, now)
-        x = cat.features.vectorize(state, now, signals, p_repurchase=est.p_repurchase)
-        rule = cat.rules.values(state, now, signals, p_repurchase=est.p_repurchase,
-                                expected_orders=est.expected_orders)
+        signals, _, x, rule = self.inputs(state, now)
         C = self.crosses.matrix(state, now)
         channel_ok, channel_reasons = self.policy.channels(state, now, placement)
         action_ok, treatment_ok = self.policy.actions(state, now)
@@ -434,7 +447,7 @@ class DecisionCore:
         self.budget_left[a] -= 1
         self._delivered(state, now, t)
         state.pending.append(Pending(
-            did, t, a, ch, now, policy, x, C[t].copy(), prob,
+            did, cat.treatment_id(t), t, a, ch, now, policy, x, C[t].copy(), prob,
             respond_by=now + float(cat.respond_window[t]),
             attribute_by=now + max(cat.attribution_of(action), float(cat.respond_window[t]))))
         p_resp = 1.0 / (1.0 + math.exp(-(float(self.board.W[t] @ x + self.board.b[t])
@@ -478,9 +491,7 @@ class DecisionCore:
                                   RecentItems(state.viewed, state.added, state.bought),
                                   action.items.limit, categories=cats,
                                   since_ts=now - NEW_ARRIVALS, learned=self.copurchase)
-        if sel.missing:
-            metrics.UNKNOWN_ITEMS.inc(sel.missing)
-        return list(sel.items)
+        return list(sel.items)  # unknown ids were counted when their event came in
 
     def _items(self, state: CustomerState, now: float, action_ok: np.ndarray
                ) -> dict[int, list[Item]]:
@@ -500,8 +511,9 @@ class DecisionCore:
         cat, lay = self.catalog, self.catalog.layout
         action, _ = cat.treatment(t)
         ch = int(cat.t_channel[t])
-        state.contacts.append(Contact(now, int(cat.t_action[t]), ch))
-        state.last_sent[t] = now
+        tid = cat.treatment_id(t)
+        state.contacts.append(Contact(now, action.id, cat.world.channels[ch]))
+        state.last_sent[tid] = now
         r = state.row
         lay.decay_to(state, now)
         r[lay.channel_sent + ch] += 1.0
@@ -569,6 +581,14 @@ def _order_items(event: Event) -> list[str]:
     ids = (p.get("product_id", p.get("sku", p.get("id"))) for p in products
            if isinstance(p, dict))
     return [str(i)[:64] for i in ids if isinstance(i, str | int) and not isinstance(i, bool)]
+
+
+def _event_items(event: Event) -> list[str]:
+    """Item ids an event names (its own product, or an order's products)."""
+    one = event.properties.get("product_id")
+    if isinstance(one, str | int) and not isinstance(one, bool):
+        return [str(one)[:64]]
+    return _order_items(event)
 
 
 def _check(v: float, op: int, c: float) -> bool:

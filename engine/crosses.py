@@ -65,6 +65,7 @@ class CrossSpace:
         self.t_log_price = np.array([math.log(p) if isinstance(p, float) and p > 0 else 0.0
                                      for p in price], dtype=np.float64)
         self.n_actions = len(cat.actions)
+        self._action = {a.id: i for i, a in enumerate(cat.actions)}
         mask = np.ones(len(CROSSES), dtype=np.float64)
         if not cat.learning.fatigue:
             mask[[CROSSES.index(c) for c in FATIGUE_CROSSES]] = 0.0
@@ -110,8 +111,9 @@ class CrossSpace:
         active = hours[block] / hsum * HOUR_BLOCKS if hsum > 0 else 1.0
         outbound_recent = float(recent @ self.channel_outbound)
         ignores = np.zeros(self.n_actions + 1)
-        for a, (n, ts) in state.ignores.items():
-            if a < self.n_actions:
+        for aid, (n, ts) in state.ignores.items():
+            a = self._action.get(aid)
+            if a is not None:
                 ignores[a] = n * math.exp(-max(now - ts, 0.0) / (14 * 86400.0))
         n_viewed = r[Slot.VIEWED_PRICE_N]
         seen_price = math.log(r[Slot.VIEWED_PRICE_SUM] / n_viewed) if n_viewed > 0.5 else 0.0

@@ -10,9 +10,14 @@ exactly as an uninterrupted one would. Learned rows and tallies are keyed by sta
 
 from __future__ import annotations
 
+import logging
+
 from engine.core import DecisionCore
 from engine.learning import Learning
+from features.errors import RecoveryError
 from features.state import CustomerState, Slot
+
+log = logging.getLogger(__name__)
 
 __all__ = ["restore_customer", "restore_learning"]
 
@@ -42,14 +47,33 @@ def restore_learning(core: DecisionCore, learning: Learning) -> Learning:
 
 
 def restore_customer(core: DecisionCore, state: CustomerState | None) -> float:
-    """Count a resumed customer's unfinished decisions against budgets; its last event time.
+    """Re-derive a resumed customer's pending decisions from their stable treatment ids
+    (dropping those whose treatment the catalog no longer has), count them against budgets,
+    and return her last event time.
 
     Every decision is either finished (counted by its treatment's tally) or still pending
     in its customer's state, so budgets come back exact.
     """
     if state is None:
         return 0.0
+    cat = core.catalog
+    if state.row.shape[0] != cat.layout.n_slots:
+        msg = (f"a resumed customer's state has {state.row.shape[0]} slots but the catalog's "
+               f"world lays out {cat.layout.n_slots}: its categories, channels or traits "
+               "changed; resume with the catalog the snapshots were taken with, or start a "
+               "new --recovery-dir")
+        raise RecoveryError(msg)
+    index = {cat.treatment_id(t): t for t in range(cat.n_treatments)}
+    kept = []
     for p in state.pending:
-        if p.action < len(core.budget_left):
-            core.budget_left[p.action] -= 1
+        t = index.get(p.tid)
+        if t is None:
+            continue
+        p.treatment, p.action, p.channel = t, int(cat.t_action[t]), int(cat.t_channel[t])
+        core.budget_left[p.action] -= 1
+        kept.append(p)
+    if len(kept) < len(state.pending):
+        log.info("dropped %d pending decisions of treatments the catalog no longer has",
+                 len(state.pending) - len(kept))
+    state.pending = kept
     return float(state.row[Slot.LAST_SEEN])

@@ -5,12 +5,14 @@ Errors are data at the edges (a dead-letter record with a reason) and exceptions
     JourneyError                 base of everything Journey raises
      ├── DecodeError             an input record is malformed (carries a short `reason` code)
      ├── ConfigError             settings or CLI flags are invalid
-     └── CatalogError            the action catalog is invalid (engine.errors re-exports it)
+     ├── CatalogError            the action catalog is invalid (engine.errors re-exports it)
+     ├── RecoveryError           snapshots cannot be resumed under the running catalog
+     └── TemplateRenderError     a message template failed while rendering (engine.templates)
 """
 
 from __future__ import annotations
 
-__all__ = ["CatalogError", "ConfigError", "DecodeError", "JourneyError"]
+__all__ = ["CatalogError", "ConfigError", "DecodeError", "JourneyError", "RecoveryError"]
 
 
 class JourneyError(Exception):
@@ -35,3 +37,7 @@ class ConfigError(JourneyError):
 
 class CatalogError(JourneyError):
     """The action catalog failed validation; the message names the field and why."""
+
+
+class RecoveryError(JourneyError):
+    """Snapshots in the recovery store cannot be resumed with the running configuration."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from features.decode import EARLIEST, decode, parse_timestamp
+from features.decode import EARLIEST, LATEST, decode, parse_timestamp
 from features.errors import DecodeError
 from features.schema import MAX_EVENT_BYTES, Event
 
@@ -71,9 +71,6 @@ REASONS = (
     "not_privileged",
 )
 """Rejection codes at the edge (a closed set: they label a metric)."""
-
-_LATEST = 253_402_300_799.0
-"""9999-12-31T23:59:59Z, the last instant an ISO-8601 timestamp can name."""
 
 
 class IntakeError(Exception):
@@ -188,12 +185,25 @@ def _stamp(where: str, msg: dict[str, Any], received: float, sent_at: Any) -> No
         corrected = parse_timestamp(original) + (received - parse_timestamp(sent))
     except DecodeError:
         return  # the decoder names the bad timestamp below
-    if not EARLIEST <= corrected <= _LATEST:
-        msg_ = (f"{where}: timestamp {str(original)[:40]!r} sent at {str(sent)[:40]!r} "
-                f"corrects to a time outside 2000..9999 (bad_timestamp): fix the device clock")
-        raise IntakeError(400, "invalid_event", msg_)
+    if not EARLIEST <= corrected < LATEST:
+        return  # a sentAt that would move the time out of range is the wrong clock: the
+        # event keeps its own timestamp, which the decoder then judges on its own
     msg["originalTimestamp"] = original
     msg["timestamp"] = _iso(corrected)
+
+
+def _strip_consent(msg: dict[str, Any]) -> None:
+    """Consent only from a privileged key: a write key's event keeps everything but the
+    consent it carries (`traits.consent`, `context.consent`, `context.traits.consent`), so
+    a browser with a consent manager still tracks, and nobody re-consents someone else."""
+    for holder, key in ((msg, "traits"), (msg, "context")):
+        part = holder.get(key)
+        if isinstance(part, dict) and "consent" in part:
+            holder[key] = {k: v for k, v in part.items() if k != "consent"}
+    ctx = msg.get("context")
+    traits = ctx.get("traits") if isinstance(ctx, dict) else None
+    if isinstance(traits, dict) and "consent" in traits:
+        msg["context"] = {**ctx, "traits": {k: v for k, v in traits.items() if k != "consent"}}
 
 
 def _validate(index: int, msg: Any, call: str | None, received: float, sent_at: Any,
@@ -209,6 +219,8 @@ def _validate(index: int, msg: Any, call: str | None, received: float, sent_at: 
                           f"{where}: type must be one of {sorted(CALLS)}")
     msg.pop("writeKey", None)
     msg.pop(PRIVILEGED_FIELD, None)
+    if not privileged:
+        _strip_consent(msg)
     _stamp(where, msg, received, sent_at)
     try:
         if "messageId" not in msg:

@@ -180,7 +180,7 @@ class Layout:
         """Count an event in a windowed counter."""
         windows.add(state.row, self.windowed[name], _WINDOW[name], ts, amount)
 
-    def ignores(self, state: CustomerState, action: int, now: float) -> float:
+    def ignores(self, state: CustomerState, action: str, now: float) -> float:
         """Decayed count of the customer's ignored decisions of one action."""
         n, ts = state.ignores.get(action, (0.0, now))
         return n * float(np.exp(-max(now - ts, 0.0) / _IGNORE_TAU))
@@ -240,11 +240,12 @@ _WINDOW = dict(WINDOWED)
 
 @dataclass(slots=True)
 class Contact:
-    """A decision delivered to the customer (for caps, cooldowns and quiet hours)."""
+    """A decision delivered to the customer (for caps): by stable names, so a catalog that
+    changes between runs still counts it on the right channel."""
 
     ts: float
-    action: int
-    channel: int
+    action: str
+    channel: str
 
 
 @dataclass(slots=True)
@@ -256,6 +257,9 @@ class Pending:
     """
 
     decision_id: str
+    tid: str
+    """The treatment's stable id (`action@channel`); the indices below follow the catalog
+    in use and are re-derived from it on resume (`engine.recovery`)."""
     treatment: int
     action: int
     channel: int
@@ -310,10 +314,10 @@ class CustomerState:
         self.consent_granted = 0  # bit per channel, in the catalog's channel order
         self.consent_denied = 0
         self.contacts: list[Contact] = []
-        self.last_sent: dict[int, float] = {}
-        """Treatment → time of its last delivery (cooldowns per action or per channel)."""
-        self.ignores: dict[int, tuple[float, float]] = {}
-        """Action → (ignored decisions, decayed to the time beside it)."""
+        self.last_sent: dict[str, float] = {}
+        """Treatment id → time of its last delivery (cooldowns per action or per channel)."""
+        self.ignores: dict[str, tuple[float, float]] = {}
+        """Action id → (ignored decisions, decayed to the time beside it)."""
         self.pending: list[Pending] = []
         self.timers: dict[str, float] = {}
         self.viewed: list[str] = []
@@ -324,8 +328,12 @@ class CustomerState:
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+        # a snapshot from an older version lacks newer fields: they start empty (schema
+        # migration by defaults); fields a newer version dropped are ignored
+        fresh = CustomerState(state.get("customer_id", ""), known=bool(state.get("known")),
+                              slots=len(state.get("row", ())))
+        for k in self.__slots__:
+            setattr(self, k, state[k] if k in state else getattr(fresh, k))
 
     def __repr__(self) -> str:
         return f"CustomerState(stage={self.stage}, orders={int(self.row[Slot.ORDERS])})"

@@ -95,11 +95,9 @@ def _device(event: Event) -> float | None:
     return None
 
 
-def consent_changes(event: Event, channels: tuple[str, ...] | None = None
-                    ) -> dict[str, bool]:
+def consent_changes(event: Event, channels: tuple[str, ...] | None = None) -> dict[str, bool]:
     """Channel → granted, from identify traits, Segment consent context or a consent event,
-    for the catalog's `channels` (None: any channel name, for callers without a catalog,
-    such as the collector deciding whether an event changes consent)."""
+    for the catalog's `channels` (None: any channel name)."""
     found: dict[str, bool] = {}
     sources: list[Any] = [event.traits.get("consent")]
     consent_ctx = event.context.get("consent")

@@ -95,7 +95,7 @@ def test_open_channels_satisfy_every_rule(catalog, granted, denied, tz, contacts
     state.consent_granted, state.consent_denied = granted & ~denied, denied
     state.row[Slot.TZ_OFFSET_H] = tz
     now = START + 7 * 86400
-    state.contacts = [Contact(now - age, 0, ch) for age, ch in contacts]
+    state.contacts = [Contact(now - age, "any_action", channels[ch]) for age, ch in contacts]
     ok, reasons = ContactPolicy(catalog).channels(state, now, placement)
     hour = ((now / 3600 + tz) % 24)
     for i, name in enumerate(channels):
@@ -104,10 +104,10 @@ def test_open_channels_satisfy_every_rule(catalog, granted, denied, tz, contacts
         policy = catalog.channels[name]
         bit = 1 << i
         assert not denied & bit and (not policy.opt_in or granted & bit)
-        assert sum(1 for c in state.contacts if c.channel == i
+        assert sum(1 for c in state.contacts if c.channel == name
                    and now - c.ts < policy.cap_window) < policy.cap_count
         if policy.outbound:
-            assert sum(1 for c in state.contacts if catalog.channels[channels[c.channel]].outbound
+            assert sum(1 for c in state.contacts if catalog.channels[c.channel].outbound
                        and now - c.ts < catalog.total_cap[1]) < catalog.total_cap[0]
             assert placement is None
         if policy.quiet_hours:
@@ -143,15 +143,11 @@ actions:
 DAY = 86400.0
 
 
-def _treatment(cat, tid: str) -> int:
-    return [cat.treatment_id(t) for t in range(cat.n_treatments)].index(tid)
-
-
 def test_cooldowns_hold_per_action_or_per_action_and_channel():
     cat = parse_catalog(POLICY, "p.yaml")
     policy, state = ContactPolicy(cat), cat.layout.new_state("u", known=True)
-    state.last_sent[_treatment(cat, "per_action@email")] = START
-    state.last_sent[_treatment(cat, "per_channel@email")] = START
+    state.last_sent["per_action@email"] = START
+    state.last_sent["per_channel@email"] = START
     ok, t_ok = policy.actions(state, START + DAY - 1)
     assert list(ok) == [0, 1, 1, 1]  # per_action: every channel waits
     assert [cat.treatment_id(t) for t in range(cat.n_treatments) if not t_ok[t]] == [
@@ -164,10 +160,10 @@ def test_suppression_after_ignores_only_where_declared_and_it_lifts_as_they_deca
     cat = parse_catalog(POLICY, "p.yaml")
     assert [a.suppress_after for a in cat.actions] == [0, 0, 2, 0]  # off unless declared
     policy, state = ContactPolicy(cat), cat.layout.new_state("u", known=True)
-    state.ignores = {2: (3.0, START), 3: (50.0, START)}
+    state.ignores = {"suppressed": (3.0, START), "not_suppressed": (50.0, START)}
     # three ignores decay with a 14-day constant: below 2 after 14 d * ln(3/2) = 5.68 days
     assert list(policy.actions(state, START)[0]) == [1, 1, 0, 1]
     assert list(policy.actions(state, START + 5.6 * DAY)[0]) == [1, 1, 0, 1]
     assert list(policy.actions(state, START + 5.7 * DAY)[0]) == [1, 1, 1, 1]
-    state.ignores = {2: (1.0, START)}
+    state.ignores = {"suppressed": (1.0, START)}
     assert policy.actions(state, START)[0].all()

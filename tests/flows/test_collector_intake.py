@@ -143,29 +143,36 @@ def test_erasure_and_consent_need_an_admin_key(collector: Collector,
         {"type": "track", "event": "Forget Me", "userId": "victim", "timestamp": ts},
         {"type": "track", "event": "Consent Updated", "userId": "victim", "timestamp": ts,
          "properties": {"email": True, "sms": True}},
-        {"type": "identify", "userId": "victim", "timestamp": ts,
-         "traits": {"consent": {"email": True}}},
-        {"type": "page", "userId": "victim", "timestamp": ts, "name": "Home",
-         "context": {"consent": {"categoryPreferences": {"sms": True}}}},
+    ]
+    carrying = [  # ordinary events that carry consent: kept, without the consent
+        {"type": "identify", "userId": "victim", "timestamp": ts, "messageId": "m-id",
+         "traits": {"consent": {"email": True}, "firstName": "V"}},
+        {"type": "page", "userId": "victim", "timestamp": ts, "name": "Home", "messageId": "m-pg",
+         "context": {"consent": {"categoryPreferences": {"sms": True}}, "locale": "en"}},
     ]
     plain = _track(9, **{PRIVILEGED_FIELD: True})  # a forged mark is stripped
-    body = {"batch": [*forged, plain]}
+    body = {"batch": [*forged, *carrying, plain]}
     before = DEAD_LETTERS_DROPPED._value.get()
     status, reply, _ = _post(collector.url, "/v1/batch", body, key=KEY)
-    assert status == 200 and reply["accepted"] == 1
+    assert status == 200 and reply["accepted"] == 3
     assert [(r["index"], r["code"]) for r in reply["rejected"]] == [
-        (i, "not_privileged") for i in range(5)]
+        (i, "not_privileged") for i in range(3)]
     events, dead = _split(queue)
-    assert [e["messageId"] for e in events] == ["m-9"] and PRIVILEGED_FIELD not in events[0]
-    assert [d.reason for d in dead] == ["not_privileged"] * 5
+    assert [e["messageId"] for e in events] == ["m-id", "m-pg", "m-9"]
+    assert all(PRIVILEGED_FIELD not in e for e in events)
+    assert events[0]["traits"] == {"firstName": "V"} and events[1]["context"] == {"locale": "en"}
+    assert [d.reason for d in dead] == ["not_privileged"] * 3
     assert [orjson.loads(d.payload) for d in dead] == forged
     assert DEAD_LETTERS_DROPPED._value.get() == before
 
-    status, reply, _ = _post(collector.url, "/v1/batch", body, key=ADMIN)
+    fresh = [{**e, "messageId": "admin-" + e["messageId"]} for e in carrying]
+    status, reply, _ = _post(collector.url, "/v1/batch", {"batch": [*forged, *fresh]},
+                             key=ADMIN)
     assert (status, reply) == (200, {"success": True})
     events, dead = _split(queue)
-    assert len(events) == 5 and not dead  # m-9 was a duplicate
+    assert len(events) == 5 and not dead
     assert all(e[PRIVILEGED_FIELD] is True for e in events)
+    assert events[3]["traits"]["consent"] == {"email": True}
 
 
 def test_dead_letters_per_source_are_bounded_and_counted(queue: QueueForwarder) -> None:
