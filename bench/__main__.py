@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     p.add_argument("--plots", default="", help="folder for the PNG plots [default: beside --out]")
     p.add_argument("--no-readme", action="store_true", help="do not rewrite README's table")
+    p.add_argument("--quality-size", choices=("quick", "default", "full"), default="default",
+                   help="world sizes of the closed-loop quality runs [default: default]")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="processes for the closed-loop quality runs [default: 2]")
     p.add_argument("--brokers", default=os.environ.get("JOURNEY_BENCH_BROKERS", ""),
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                                "numpy": np.__version__, "quick": quick}
 
     def quality() -> dict[str, Any]:
-        q = bench_quality(size="quick" if quick else "default",
+        q = bench_quality(size="quick" if quick else a.quality_size,
                           seeds=HELD_OUT_SEEDS[:1] if quick else HELD_OUT_SEEDS,
                           jobs=a.jobs, progress=lambda name: _say(f"  quality: {name}"))
         results["latency"] = bench_latency(q.pop("decide_latency_us"),

@@ -101,7 +101,7 @@ def _world(cx: Ctx, doc: dict[str, Any], channels: tuple[str, ...], stages: tupl
             raise cx.fail((*tp, "type"), f"type must be one of {TRAIT_TYPES}, got {kind!r}")
         values = cx.names((*tp, "values"), t.get("values", []), empty=True)
         if kind in ("categorical", "ordinal") and not values:
-            raise cx.fail((*tp, "values"), f"a {kind} trait needs its values listed")
+            raise cx.fail((*tp, "values"), f"a trait of type {kind} needs its values listed")
         source, key = src.split(".", 1)
         traits.append(Trait(name, source, key, kind, values, t.get("event")))
     names = [t.name for t in traits]
