@@ -79,13 +79,16 @@ def _world(cx: Ctx, doc: dict[str, Any], channels: tuple[str, ...], stages: tupl
     if isinstance(cats, list):
         cats = {c: {} for c in cx.names((*path, "categories"), cats)}
     cats = cx.mapping((*path, "categories"), cats)
+    decl: dict[str, dict[str, Any]] = {}
     for cid, spec in cats.items():
         if not isinstance(cid, str) or not _NAME.fullmatch(cid):
             raise cx.fail((*path, "categories", cid),
                           f"category id must be snake_case [a-z0-9_], got {cid!r}")
         spec = cx.mapping((*path, "categories", cid), spec or {})
         cx.known_keys((*path, "categories", cid), spec, {"label", "aliases"})
-        cx.names((*path, "categories", cid, "aliases"), spec.get("aliases", []), empty=True)
+        # one alias may be written without brackets: the validated tuple, never its letters
+        decl[cid] = {**spec, "aliases": cx.names((*path, "categories", cid, "aliases"),
+                                                 spec.get("aliases", []), empty=True)}
     traits: list[Trait] = []
     for i, t in enumerate(doc.get("traits", []) or []):
         tp = (*path, "traits", i)
@@ -111,7 +114,7 @@ def _world(cx: Ctx, doc: dict[str, Any], channels: tuple[str, ...], stages: tupl
     kinds = cx.names((*path, "kinds"), doc.get("kinds", ["offer", "content", "message",
                                                           "service"]))
     try:
-        world = World.declare(cats, buckets=int(cx.number((*path, "category_buckets"),
+        world = World.declare(decl, buckets=int(cx.number((*path, "category_buckets"),
                                                           doc.get("category_buckets", 16))),
                               channels=channels, kinds=kinds, traits=traits, stages=stages)
     except ValueError as e:

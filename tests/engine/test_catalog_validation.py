@@ -147,3 +147,11 @@ def test_channel_flags_are_booleans(old, new, why):
     ok = parse_catalog(V2.replace(CALL_CENTRE, CALL_CENTRE.replace("opt_in: true",
                                                                   "opt_in: false")), "w.yaml")
     assert ok.channels["call_centre"].opt_in is False and ok.channels["call_centre"].outbound
+
+
+def test_a_single_alias_without_brackets_is_one_alias_not_its_letters():
+    # `aliases: sneakers` is accepted as a list of one (like every list of names); it used
+    # to be declared letter by letter ('s', 'n', 'e', ...), so "s" meant this category
+    cat = parse_catalog(V2.replace('aliases: ["Run"]', "aliases: Run"), "w.yaml")
+    assert cat.world.aliases == {"running": 0, "run": 0, "trail": 1, "trail > running": 1}
+    assert cat.world.category_of("n", count=False) >= 2  # a letter is no alias: a bucket
