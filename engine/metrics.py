@@ -90,7 +90,7 @@ ERASURES = Counter("journey_erasures_total", "Customers (or devices) erased on r
 EXPIRED = Counter("journey_expired_keys_total",
                   "Keys dropped after --state-ttl (or tombstones after --tombstone-ttl) idle")
 UNKNOWN_ITEMS = Counter("journey_unknown_items_total",
-                        "Item ids in events or customer history the product catalog lacks")
+                        "Item ids named by events that the product catalog lacks")
 NO_DECISION = Counter("journey_no_decision_total",
                       "Decision requests and timers that got no decision, by reason", ["reason"])
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENT = ROOT / "tests" / "mutation_equivalent.toml"
 MUTMUT = [sys.executable, "-m", "mutmut"]
 _NAME = re.compile(r"^\s+(\S+): (.+)$")
+_FUNCTION = re.compile(r"\.x(?:_|ǁ)")  # mutmut names functions `x_f`, methods `xǁClassǁm`
 
 
 def _run(jobs: int, budget: float) -> bool:
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: list[str] = []
     for name, status in sorted(_results().items()):
-        module = name.split(".x_", 1)[0]
+        module = _FUNCTION.split(name, maxsplit=1)[0]
         if status == "survived" and _is_equivalent(name, known):
             status = "equivalent"
         elif status == "survived":
