@@ -143,8 +143,9 @@ class _KeyedLogic:
             StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Out], bool]:
-        """The input ended: fire the timers due up to `--until` (default: the last event
-        time), so a replay's last journeys complete."""
+        """The input ended: fire the timers due up to `--until` (default: the watermark,
+        the last event time `--watermark-quorum` events reached), so a replay's last
+        journeys complete and one event dated far ahead fires nothing."""
         until = self.rt.settings.until_ts(self.rt.watermark)
         state = self._customer()
         if until is None or state is None or self.guard.erased:

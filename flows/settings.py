@@ -121,8 +121,9 @@ class Settings:
                 " (ISO-8601 date or time, or epoch seconds; lower it to replay history)"})
     until: str = field(default="", metadata={
         "help": "when the input ends, fire every timer due up to this event time (ISO-8601 or"
-                " epoch seconds; empty = the last event time; 'off' = none), so a replay"
-                " completes the last customers' journeys"})
+                " epoch seconds; empty = the watermark: the last event time enough events"
+                " reached, see --watermark-quorum; 'off' = none), so a replay completes the"
+                " last customers' journeys"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
