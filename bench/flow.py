@@ -20,8 +20,12 @@ import orjson
 from bench.workloads import sim_records
 from engine import core, engine, metrics
 from engine.catalog import load_catalog
+from engine.crosses import CrossSpace
+from engine.learning import Learning
 from engine.simulator import Simulator
 from features.errors import DecodeError
+from features.rules import RuleSpace
+from features.vector import FeatureSpace
 from flows.settings import Settings
 
 __all__ = ["bench_flow", "bench_stages"]
@@ -173,11 +177,11 @@ def _instrument(clock: _Clock) -> list[tuple[object, str, object]]:
         (engine.Engine, "process", lambda f: clock.wrap("other", f)),
         (engine, "decode", lambda f: clock.wrap("decode", f)),
         (core, "apply_event", lambda f: clock.wrap("features", f)),
-        (core, "vectorize", lambda f: clock.wrap("features", f)),
-        (core, "rule_values", lambda f: clock.wrap("features", f)),
+        (FeatureSpace, "vectorize", lambda f: clock.wrap("features", f)),
+        (RuleSpace, "values", lambda f: clock.wrap("features", f)),
+        (CrossSpace, "matrix", lambda f: clock.wrap("features", f)),
         (core.DecisionCore, "_decide", lambda f: clock.wrap("decide", f)),
-        (engine, "learn_action", lambda f: clock.wrap("learn", f)),
-        (engine, "learn_repurchase", lambda f: clock.wrap("learn", f)),
+        (Learning, "apply", lambda f: clock.wrap("learn", f)),
     ]
     patches += [(metrics, name, lambda m: _TimedMetric(m, clock)) for name in metrics.__all__]
     saved = []

@@ -119,12 +119,15 @@ def bench_kernel(sizes: list[tuple[int, int]], *, batch: int = 256, repeat: int 
         pr = np.empty((batch, 3))
         chosen = np.empty(batch, dtype=np.int64)
         prob = np.empty(batch)
-        args = c.args[:-3]  # catalog arrays without the per-decision masks
+        tok = np.ones((batch, n), dtype=np.uint8)
+        args = list(c.args[:-4])  # catalog arrays without the per-decision masks
+        args[4] = np.zeros((batch, n), dtype=np.float32)  # per-decision logit offsets
+        args[5] = np.zeros((batch, n), dtype=np.float32)  # and their variances
 
-        def many(X=X, R=R, ch=ch, act=act, sb=sb, seeds=seeds, st=st, pr=pr, tk=tk,
+        def many(X=X, R=R, ch=ch, act=act, tok=tok, sb=sb, seeds=seeds, st=st, pr=pr, tk=tk,
                  chosen=chosen, prob=prob, args=args, c=c) -> object:
-            return kernels.score_batch(X, R, *args, ch, act, c.args[-1], sb, sb, seeds, 32, st,
-                                       tk, pr, chosen, prob)
+            return kernels.score_batch(X, R, *args, ch, act, tok, c.args[-1], sb, sb, seeds, 32,
+                                       st, tk, pr, chosen, prob)
 
         def gemm(X=X, c=c) -> object:
             return X @ c.W.T

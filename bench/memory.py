@@ -29,16 +29,12 @@ import orjson
 from engine.engine import DEFAULT_SECRET, Engine
 from engine.simulator import Simulator
 from features.identity import customer_key
-from features.rules import RULE_NAMES, rule_values
 from features.state import CustomerState, Slot
-from features.vector import FEATURE_NAMES, vectorize
 
 __all__ = ["BASELINE", "QUICK_SIZES", "bench_memory"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "dict of named floats (feature-store row)"
-NAMES: tuple[str, ...] = (*FEATURE_NAMES, *(f"rule.{n}" for n in RULE_NAMES))
-"""Keys of the baseline row: the names `Engine.features` reports."""
 QUICK_SIZES = (2_000, 20_000)
 """Sizes for the CI smoke test (`bench_memory(QUICK_SIZES, sample_events=20_000)`)."""
 COPY_PROTOCOL = 4
@@ -56,14 +52,17 @@ def _sample(seed: int, customers: int, events: int) -> dict[str, Any]:
         (s, s, k) for k, s in eng.states.items()]
     held += [(p, p.state, k) for k, p in eng.devices.items() if p.state is not None]
     journey, baseline = [], []
+    cat = eng.core.catalog
     for obj, state, key in held:
         now = max(state.row[Slot.LAST_SEEN], eng.watermark)
         signals = eng.core.context.lookup(state.region, now)
-        values = [*map(float, vectorize(state, now, signals)),
-                  *map(float, rule_values(state, now, signals))]
+        values = [*map(float, cat.features.vectorize(state, now, signals)),
+                  *map(float, cat.rules.values(state, now, signals))]
         journey.append(pickle.dumps((obj, eng.guards[key]), protocol=COPY_PROTOCOL))
         baseline.append(pickle.dumps(values, protocol=COPY_PROTOCOL))
-    return {"journey": journey, "baseline": baseline}
+    # keys of the baseline row: the names `Engine.features` reports
+    names = (*cat.features.names, *(f"rule.{n}" for n in cat.rules.names))
+    return {"journey": journey, "baseline": baseline, "names": names}
 
 
 def _rss() -> int:
@@ -77,8 +76,9 @@ def _rss() -> int:
 
 def _measure(kind: str, n: int, sample_path: str) -> dict[str, float]:
     """In a fresh process: grow `n` customers of `kind` from the sample; RSS and pickled."""
-    blobs: list[bytes] = pickle.loads(Path(sample_path).read_bytes())[kind]
-    names = NAMES
+    sample = pickle.loads(Path(sample_path).read_bytes())
+    blobs: list[bytes] = sample[kind]
+    names = sample["names"]
     gc.collect()
     gc.disable()  # nothing here is cyclic; collections would only add time
     before = _rss()

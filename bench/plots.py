@@ -50,16 +50,18 @@ def _throughput(results: dict[str, Any], path: Path) -> None:
 
 
 def _regret(results: dict[str, Any], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for run in results["quality"]["runs"].values():
-        c = run["curve"]
-        ax.plot(c["decisions"], c["cumulative_regret"], label=run["label"])
-    ax.set_xlabel("decisions")
-    ax.set_ylabel("cumulative regret vs oracle (net value)")
-    seed = results["quality"]["seeds"][0]
-    ax.set_title(f"Closed-loop regret on the simulator, seed {seed} (lower is better)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    q = results["quality"]
+    worlds = q["worlds"]
+    fig, axes = plt.subplots(1, len(worlds), figsize=(5.5 * len(worlds), 4.2), squeeze=False)
+    for ax, (name, w) in zip(axes[0], worlds.items(), strict=True):
+        for run in w["runs"].values():
+            c = run["curve"]
+            ax.plot(c["decisions"], c["cumulative_regret"], label=run["label"])
+        ax.set_xlabel("decisions")
+        ax.set_ylabel("cumulative regret vs oracle (net value)")
+        ax.set_title(f"{name}, seed {q['seeds'][0]} (lower is better)")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

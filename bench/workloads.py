@@ -9,7 +9,7 @@ import orjson
 
 from engine.catalog import load_catalog
 from engine.simulator import Simulator
-from features.rules import RULE_NAMES
+from features.rules import BASE_RULES
 from features.schema import RawRecord
 
 __all__ = ["KernelCase", "kernel_case", "sim_records"]
@@ -49,13 +49,16 @@ def kernel_case(n: int, f: int, seed: int = 7) -> KernelCase:
     empty_i = np.zeros(0, dtype=np.int32)
     empty_f = np.zeros(0, dtype=np.float32)
     x = rng.uniform(0, 1, f).astype(np.float32)
-    rule = rng.uniform(0, 10, len(RULE_NAMES)).astype(np.float32)
+    rule = rng.uniform(0, 10, len(BASE_RULES)).astype(np.float32)
     channel_ok = np.ones(7, dtype=np.uint8)
     action_ok = np.ones(n, dtype=np.uint8)
+    treatment_ok = np.ones(n, dtype=np.uint8)
     budget = np.full(n, 1 << 40, dtype=np.int64)
-    args = (W, b, V, V.max(axis=1), value, lever, cost, t_channel, t_action, stage_mask,
-            trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, empty_i, empty_i,
-            empty_f, empty_i, empty_f, channel_ok, action_ok, budget)
+    off = np.zeros(n, dtype=np.float32)  # per-treatment logit offsets (crosses) and variance
+    off_var = np.zeros(n, dtype=np.float32)
+    args = (W, b, V, V.max(axis=1), off, off_var, value, lever, cost, t_channel, t_action,
+            stage_mask, trigger_mask, pred_ptr, pred_feat, pred_op, pred_val, cw_ptr, empty_i,
+            empty_i, empty_f, empty_i, empty_f, channel_ok, action_ok, treatment_ok, budget)
     return KernelCase(n, f, args, x, rule, W, b)
 
 

@@ -104,7 +104,7 @@ def _world(cx: Ctx, doc: dict[str, Any], channels: tuple[str, ...], stages: tupl
             raise cx.fail((*tp, "type"), f"type must be one of {TRAIT_TYPES}, got {kind!r}")
         values = cx.names((*tp, "values"), t.get("values", []), empty=True)
         if kind in ("categorical", "ordinal") and not values:
-            raise cx.fail((*tp, "values"), f"a {kind} trait needs its values listed")
+            raise cx.fail((*tp, "values"), f"a trait of type {kind} needs its values listed")
         source, key = src.split(".", 1)
         traits.append(Trait(name, source, key, kind, values, t.get("event")))
     names = [t.name for t in traits]
@@ -174,9 +174,9 @@ def _channel(cx: Ctx, name: str, obj: Any, respond: float | None) -> ChannelPoli
     return ChannelPolicy(
         name=name,
         cost=cx.number((*path, "cost"), o.get("cost", 0.0)),
-        opt_in=bool(o.get("opt_in", False)),
-        outbound=bool(o.get("outbound", False)),
-        quiet_hours=bool(o.get("quiet_hours", False)),
+        opt_in=cx.flag((*path, "opt_in"), o.get("opt_in", False)),
+        outbound=cx.flag((*path, "outbound"), o.get("outbound", False)),
+        quiet_hours=cx.flag((*path, "quiet_hours"), o.get("quiet_hours", False)),
         cap_count=int(cx.number((*path, "cap", "count"), cap.get("count", 1000))),
         cap_window=cx.duration((*path, "cap", "window"), cap.get("window", "1d")),
         response_window=cx.duration((*path, "response_window"), o.get(

@@ -191,6 +191,10 @@ class DecisionCore:
         cat = self.catalog
         orders = int(state.row[Slot.ORDERS])
         before = apply_event(state, event, cat.layout, cat.lifecycle)  # raises on poison
+        if cat.products is not None and event.type == "track":
+            unknown = sum(1 for i in _event_items(event) if cat.products.get(i) is None)
+            if unknown:  # recorded all the same (the catalog may catch up); counted
+                metrics.UNKNOWN_ITEMS.inc(unknown)
         if int(state.row[Slot.ORDERS]) > orders:
             res.orders.append(tuple(_order_items(event)))
             summary = _summary(state)
@@ -487,9 +491,7 @@ class DecisionCore:
                                   RecentItems(state.viewed, state.added, state.bought),
                                   action.items.limit, categories=cats,
                                   since_ts=now - NEW_ARRIVALS, learned=self.copurchase)
-        if sel.missing:
-            metrics.UNKNOWN_ITEMS.inc(sel.missing)
-        return list(sel.items)
+        return list(sel.items)  # unknown ids were counted when their event came in
 
     def _items(self, state: CustomerState, now: float, action_ok: np.ndarray
                ) -> dict[int, list[Item]]:
@@ -579,6 +581,14 @@ def _order_items(event: Event) -> list[str]:
     ids = (p.get("product_id", p.get("sku", p.get("id"))) for p in products
            if isinstance(p, dict))
     return [str(i)[:64] for i in ids if isinstance(i, str | int) and not isinstance(i, bool)]
+
+
+def _event_items(event: Event) -> list[str]:
+    """Item ids an event names (its own product, or an order's products)."""
+    one = event.properties.get("product_id")
+    if isinstance(one, str | int) and not isinstance(one, bool):
+        return [str(one)[:64]]
+    return _order_items(event)
 
 
 def _check(v: float, op: int, c: float) -> bool:

@@ -29,6 +29,7 @@ from features.guard import KeyGuard
 from features.identity import customer_key, routing_id
 from features.schema import Event
 from features.state import CustomerState, Slot
+from features.watermark import Watermark
 
 __all__ = ["DEFAULT_SECRET", "Engine"]
 
@@ -55,6 +56,11 @@ class Engine:
         self.dedupe_window = 86_400.0
         self._timers: list[tuple[float, str]] = []
         self.watermark = 0.0
+        """Event time every customer's timers have fired up to."""
+        self.clock = Watermark()
+        """What `process` moves the watermark by: the time `clock.quorum` recent events
+        reached (`features.watermark`), so one event dated far ahead fires nothing early;
+        `advance_to` moves it explicitly."""
 
     # ----------------------------------------------------------------- identity
 
@@ -108,11 +114,13 @@ class Engine:
     def process(self, event: Mapping[str, Any] | bytes | str | Event) -> list[Decision]:
         """Ingest one event; return the decisions it (and timers it passed) triggered.
 
-        Raises `DecodeError` for malformed input (the flow turns that into a dead letter).
+        Raises `DecodeError` for malformed input (the flow turns that into a dead letter);
+        its `messageId` is not remembered, so a corrected resend under it is processed.
+        Other customers' timers fire as the watermark passes them (see `clock`).
         """
         ev = _as_event(event, self.earliest)
         metrics.events_by(ev.label).inc()
-        decisions = self.advance_to(ev.ts)
+        decisions = self.advance_to(self.clock.observe(ev.ts))
         if ev.type == "context":
             assert ev.region is not None
             self.core.context.update(ev.region, ev.ts, ev.signals)
@@ -140,8 +148,9 @@ class Engine:
         return out[-1] if out and out[-1].trigger == "request" else None
 
     def advance_to(self, ts: float) -> list[Decision]:
-        """Move the event-time watermark; fire every customer's timers due by `ts`."""
-        self.watermark = max(self.watermark, ts)
+        """Move the event-time watermark to `ts` (trusted: no quorum); fire every customer's
+        timers due by then."""
+        self.watermark = self.clock.raise_to(ts)
         out: list[Decision] = []
         while self._timers and self._timers[0][0] <= self.watermark:
             due, key = heapq.heappop(self._timers)
@@ -190,6 +199,13 @@ class Engine:
         metrics.CUSTOMERS.set(len(self.states) + len(devices))
         metrics.STATE_BYTES.set(size)
         return size
+
+    def dedupe_ids(self) -> int:
+        """Message ids the per-key guards remember (at most `features.guard.RING` per
+        customer or device); also sets `journey_dedupe_ids{store="keys"}`."""
+        n = sum(g.size for g in self.guards.values())
+        metrics.dedupe_ids_by("keys").set(n)
+        return n
 
     # ----------------------------------------------------------------- internals
 

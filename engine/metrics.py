@@ -17,6 +17,7 @@ __all__ = [
     "DECISIONS",
     "DECISIONS_BY_CHANNEL",
     "DECISION_LATENCY",
+    "DEDUPE_IDS",
     "ERASURES",
     "EVENTS",
     "EXPIRED",
@@ -37,6 +38,7 @@ __all__ = [
     "collector_requests_by",
     "dead_letters_by",
     "decisions_by",
+    "dedupe_ids_by",
     "events_by",
     "learner_updates_by",
     "resolved_by",
@@ -88,10 +90,15 @@ ERASURES = Counter("journey_erasures_total", "Customers (or devices) erased on r
 EXPIRED = Counter("journey_expired_keys_total",
                   "Keys dropped after --state-ttl (or tombstones after --tombstone-ttl) idle")
 UNKNOWN_ITEMS = Counter("journey_unknown_items_total",
-                        "Item ids in events or customer history the product catalog lacks")
+                        "Item ids named by events that the product catalog lacks")
 NO_DECISION = Counter("journey_no_decision_total",
                       "Decision requests and timers that got no decision, by reason", ["reason"])
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
+DEDUPE_IDS = Gauge(
+    "journey_dedupe_ids",
+    "Message ids remembered to drop duplicates (this process), by store: keys (the last 32"
+    " per customer or device, gone with the key) or collector (--collector-dedupe-ids at"
+    " most, the oldest forgotten first)", ["store"])
 
 
 class _Children:
@@ -122,3 +129,4 @@ collector_events_by = _Children(COLLECTOR_EVENTS)
 collector_rejected_by = _Children(COLLECTOR_REJECTED)
 learner_updates_by = _Children(LEARNER_UPDATES)
 no_decision_by = _Children(NO_DECISION)
+dedupe_ids_by = _Children(DEDUPE_IDS)

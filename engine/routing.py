@@ -8,8 +8,12 @@ of that device is forwarded. Events with only a `userId` go straight to the know
 The bytewax flow runs the tiers as two keyed steps; the `Engine` runs them over dicts.
 
 Each tier admits events through the key's `KeyGuard` first (duplicate `messageId`s and
-erased customers are skipped). A `Forget Me` / `User Deleted` event erases the device and
-is forwarded so the known customer erases itself too; both keep only a tombstone.
+erased customers are skipped). The id is remembered only after the step returned, by the
+tier that handled the event (a forwarded event is remembered by the known tier): an event
+whose feature or decision code raised (the caller dead-letters it) leaves no id behind, so
+its corrected resend under the same `messageId` is processed. A `Forget Me` / `User
+Deleted` event erases the device and is forwarded so the known customer erases itself too;
+both keep only a tombstone.
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ def device_event(core: DecisionCore, secret: bytes, key: str, profile: DevicePro
                  guard: KeyGuard, event: Event, window: float) -> Outcome:
     """The device tier for one event: admit, erase, decide anonymously or forward."""
     forget = is_forget(event)
-    skipped = guard.admit(event.message_id, event.ts, window)
+    skipped = guard.check(event.message_id, event.ts, window)
     if skipped == "duplicate" or (skipped == "erased" and not forget):
         return _counted(Outcome(skipped=skipped))
     if forget:  # (also through an erased device: the request may name a user)
@@ -122,7 +126,11 @@ def device_event(core: DecisionCore, secret: bytes, key: str, profile: DevicePro
         guard.erase(event.ts)
         fwd = Forward(target, event.user_id, event) if target is not None else None
         return _counted(Outcome(forward=fwd, erased=True))
-    res, fwd = device_step(core, secret, key, profile, event)
+    res, fwd = device_step(core, secret, key, profile, event)  # raises on a poison event
+    if fwd is None:
+        guard.remember(event.message_id, event.ts)
+    else:  # the known tier remembers it once it has handled it
+        guard.touch(event.ts)
     return Outcome(result=res, forward=fwd)
 
 
@@ -131,11 +139,12 @@ def known_event(core: DecisionCore, user_key: str, state: CustomerState | None,
                 ) -> tuple[CustomerState | None, Outcome]:
     """The known tier for one (forwarded) event: admit, erase, or update and decide."""
     ev = fwd.event
-    skipped = guard.admit(ev.message_id, ev.ts, window)
+    skipped = guard.check(ev.message_id, ev.ts, window)
     if skipped is not None:
         return state, _counted(Outcome(skipped=skipped))
     if is_forget(ev):
         guard.erase(ev.ts)
         return None, _counted(Outcome(erased=True))
-    state, res = known_step(core, user_key, state, fwd)
+    state, res = known_step(core, user_key, state, fwd)  # raises on a poison event
+    guard.remember(ev.message_id, ev.ts)
     return state, Outcome(result=res)

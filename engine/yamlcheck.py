@@ -84,6 +84,12 @@ class Ctx:
                 return float(m.group(1)) * _UNITS[m.group(2)]
         raise self.fail(path, f"expected a duration like '30m', '2d' or seconds, got {v!r}")
 
+    def flag(self, path: Path_, v: Any) -> bool:
+        """A boolean: `true` or `false` (YAML 1.2: `yes`, `no`, `on`, `off` are strings)."""
+        if isinstance(v, bool):
+            return v
+        raise self.fail(path, f"expected true or false, got {v!r}")
+
     def number(self, path: Path_, v: Any, *, lo: float = 0.0,
                hi: float = float("inf")) -> float:
         """A number within [lo, hi]."""

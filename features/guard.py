@@ -4,6 +4,10 @@ A `KeyGuard` sits beside each keyed state in the flow and answers, before any fe
 runs, whether an event is new (`None`), a retry already handled (`"duplicate"`), or for a
 customer who asked to be forgotten (`"erased"`). It is small by construction: the last
 `RING` message-id digests of the key and three timestamps.
+
+An id is remembered only once its event was handled (`remember`, after the step returned):
+an event the feature or decision code rejected (dead-lettered) is not a duplicate of its
+corrected resend under the same `messageId`.
 """
 
 from __future__ import annotations
@@ -47,8 +51,14 @@ class KeyGuard:
     def erased(self) -> bool:
         return self.erased_at >= 0
 
-    def admit(self, message_id: str, ts: float, window: float) -> Verdict:
-        """Check and remember one event; `window` bounds how old a remembered id may be."""
+    @property
+    def size(self) -> int:
+        """Message ids held (at most `RING`; the ring fills from slot 0, then wraps)."""
+        return RING if self._times[self._next] != -math.inf else self._next
+
+    def check(self, message_id: str, ts: float, window: float) -> Verdict:
+        """Whether one event is to be skipped; changes nothing (`window` bounds how old a
+        remembered id may be)."""
         if self.erased:
             return "erased"
         d = _digest(message_id)
@@ -56,10 +66,17 @@ class KeyGuard:
         for i in range(RING):
             if self._ids[i] == d and self._times[i] >= horizon:
                 return "duplicate"
-        self._ids[self._next], self._times[self._next] = d, ts
-        self._next = (self._next + 1) % RING
-        self.last_seen = max(self.last_seen, ts)
         return None
+
+    def remember(self, message_id: str, ts: float) -> None:
+        """Record a handled event: its id (a later copy is a duplicate) and its time."""
+        self._ids[self._next], self._times[self._next] = _digest(message_id), ts
+        self._next = (self._next + 1) % RING
+        self.touch(ts)
+
+    def touch(self, ts: float) -> None:
+        """Record activity without the id (an event handed on to another key)."""
+        self.last_seen = max(self.last_seen, ts)
 
     def erase(self, ts: float) -> None:
         """Become a tombstone: forget the ids, keep only the erasure time."""

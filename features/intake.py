@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from features.decode import EARLIEST, decode, parse_timestamp
+from features.decode import EARLIEST, LATEST, decode, parse_timestamp
 from features.errors import DecodeError
 from features.schema import MAX_EVENT_BYTES, Event
 
@@ -71,9 +71,6 @@ REASONS = (
     "not_privileged",
 )
 """Rejection codes at the edge (a closed set: they label a metric)."""
-
-_LATEST = 253_402_300_799.0
-"""9999-12-31T23:59:59Z, the last instant an ISO-8601 timestamp can name."""
 
 
 class IntakeError(Exception):
@@ -188,10 +185,9 @@ def _stamp(where: str, msg: dict[str, Any], received: float, sent_at: Any) -> No
         corrected = parse_timestamp(original) + (received - parse_timestamp(sent))
     except DecodeError:
         return  # the decoder names the bad timestamp below
-    if not EARLIEST <= corrected <= _LATEST:
-        msg_ = (f"{where}: timestamp {str(original)[:40]!r} sent at {str(sent)[:40]!r} "
-                f"corrects to a time outside 2000..9999 (bad_timestamp): fix the device clock")
-        raise IntakeError(400, "invalid_event", msg_)
+    if not EARLIEST <= corrected < LATEST:
+        return  # a sentAt that would move the time out of range is the wrong clock: the
+        # event keeps its own timestamp, which the decoder then judges on its own
     msg["originalTimestamp"] = original
     msg["timestamp"] = _iso(corrected)
 

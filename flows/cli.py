@@ -22,7 +22,8 @@ from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from engine.kernels import warm_up
-from features.errors import JourneyError
+from features.dedupe import RecentIds
+from features.errors import JourneyError, RecoveryError
 from features.intake import forget_request
 from flows.collector import Collector, KafkaForwarder
 from flows.dataflow import build_flow
@@ -31,7 +32,8 @@ from flows.kafka import ensure_topics
 from flows.progress import Progress, events_seen
 from flows.runtime import get_runtime
 from flows.settings import DEV_SECRET, ENV_PREFIX, Settings, kafka_settings
-from flows.store import init_store, scrub
+from flows.sources import JsonlSource
+from flows.store import init_store, resumed_parts, scrub
 from flows.subscriber import DecisionSubscriber
 
 __all__ = ["main"]
@@ -41,7 +43,8 @@ _ONLY = {"collect": {"brokers", "kafka_config", "kafka_timeout", "events_topic",
                      "outcomes_topic", "decisions_topic", "dead_letter_topic", "partitions",
                      "secret", "collector_host", "collector_port", "write_keys",
                      "admin_keys", "collector_timeout", "collector_connections",
-                     "collector_dead_letter_budget", "collector_capacity", "metrics_host",
+                     "collector_dead_letter_budget", "collector_capacity",
+                     "collector_dedupe_ids", "metrics_host",
                      "metrics_port"},
          "subscribe": {"brokers", "kafka_config", "decisions_topic"},
          "forget": {"brokers", "kafka_config", "kafka_timeout", "events_topic", "secret"}}
@@ -127,6 +130,7 @@ def _collector(settings: Settings, forwarder: Any) -> Collector:
     return Collector(forwarder, write_keys=settings.write_key_set,
                      admin_keys=settings.admin_key_set, host=settings.collector_host,
                      port=settings.collector_port,
+                     dedupe=RecentIds(settings.collector_dedupe_ids),
                      dead_letter_budget=settings.collector_dead_letter_budget,
                      timeout=settings.collector_timeout,
                      max_connections=settings.collector_connections).start()
@@ -179,19 +183,48 @@ def _collect(settings: Settings) -> dict[str, Any]:
     return summary
 
 
-def _recovery(settings: Settings) -> RecoveryConfig | None:
-    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use and
-    scrubbed at every start (`flows.store`)."""
+def _recovery(settings: Settings, catalog_version: str) -> RecoveryConfig | None:
+    """bytewax recovery in `--recovery-dir`, initialised (one partition) on first use,
+    refused if its database is gone (unless `--recovery-reset`) or if it resumes files
+    other than those named now, and scrubbed at every start (`flows.store`)."""
     if not settings.recovery_dir:
         return None
     path = Path(settings.recovery_dir)
-    init_store(path, 1)
+    init_store(path, 1, reset=settings.recovery_reset, catalog_version=catalog_version)
+    _check_resumed_files(settings, path)
     return RecoveryConfig(path, backup_interval=timedelta(seconds=settings.backup_interval))
 
 
+def _check_resumed_files(settings: Settings, path: Path) -> None:
+    """bytewax keys a file source's or sink's resume state by its path and cannot resume it
+    under another (an obscure routing-map error once running): refuse at start, naming both.
+    Resuming writes where the last run stopped (truncating what came after its last
+    snapshot), so a changed path cannot be followed without splitting the output."""
+    checks: list[tuple[str, str, str, list[str]]] = []
+    if settings.source == "jsonl":
+        checks.append(("read_events", "the input", settings.input,
+                       JsonlSource(settings.input).list_parts()))
+    if not settings.kafka_sink:
+        for step, flag, target in (("write_decisions", "--out", settings.out),
+                                   ("write_dead_letters", "--dead-letters",
+                                    settings.dead_letters)):
+            if target != "-":
+                checks.append((step, flag, target, [str(Path(target))]))
+    for step, what, given, names in checks:
+        held = resumed_parts(path, f"journey.{step}")
+        if held and not set(held) & set(names):
+            old = held[0].split("::", 1)[-1] if step == "read_events" else held[0]
+            msg = (f"{what} is {given!r}, but the recovery store in {str(path)!r} resumes "
+                   f"{'reading' if step == 'read_events' else 'writing'} {old!r} (bytewax "
+                   f"keys its resume state by the path): pass {old!r} again, or use a new "
+                   "--recovery-dir to start over")
+            raise RecoveryError(msg)
+
+
 def _execute(settings: Settings) -> dict[str, Any]:
-    warm_up()
     rt = get_runtime(settings)
+    recovery = _recovery(settings, rt.core.catalog.version)
+    warm_up()
     server = _metrics(settings)
     flow = build_flow(settings)
     collector = None
@@ -202,7 +235,7 @@ def _execute(settings: Settings) -> dict[str, Any]:
         _on_stop(collector.drain)  # the source ends once the drained queue is empty
     else:
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
-    run = {"workers_per_process": settings.workers, "recovery_config": _recovery(settings),
+    run = {"workers_per_process": settings.workers, "recovery_config": recovery,
            "epoch_interval": timedelta(seconds=settings.snapshot_interval)}
     started = time.perf_counter()
     try:

@@ -9,6 +9,12 @@ deduplicated on `messageId` (24 h window) and handed to a forwarder, the events 
 rejected event goes whole to the dead-letter output with its reason (within a per-source
 budget) and the reply names it. Erasure and consent changes need an admin key.
 
+The deduplication key is the `messageId` with a digest of what the event says (not when it
+was sent): a client's retry is dropped here, but a corrected resend under the same id (its
+first copy dead-lettered by the flow, say) goes on, and the flow's per-key guard drops it
+only if the first copy was handled. At most `--collector-dedupe-ids` keys are held (the
+oldest forgotten first; gauge `journey_dedupe_ids{store="collector"}`).
+
 Nothing is acknowledged that the forwarder did not take: when it is full the reply is 429 with
 `Retry-After` (nothing of the request is kept) and the client retries; once `drain()` began
 (SIGINT/SIGTERM, or `--collector-limit` reached) every request gets 503.
@@ -114,7 +120,7 @@ class Collector:
         self.forwarder = forwarder
         self.write_keys = write_keys
         self.admin_keys = admin_keys
-        self.dedupe = dedupe or RecentIds()
+        self.dedupe = dedupe if dedupe is not None else RecentIds()  # (an empty one is falsy)
         self.budget = DeadLetterBudget(dead_letter_budget)
         self.counts = {"acknowledged": 0, "duplicates": 0, "rejected": 0, "dead_lettered": 0,
                        "dead_letters_dropped": 0, "refused_requests": 0}
@@ -235,7 +241,7 @@ class Collector:
             fresh: list[Accepted] = []
             ids: set[str] = set()
             for a in intake.accepted:
-                mid = a.event.message_id
+                mid = _dedupe_key(a.event)
                 if mid in ids or self.dedupe.seen(mid, now):
                     continue
                 ids.add(mid)
@@ -251,7 +257,8 @@ class Collector:
                              "message": "too many events in flight; retry later"}, {
                     "Retry-After": str(RETRY_AFTER_SECONDS)}
             for a in fresh:
-                self.dedupe.add(a.event.message_id, now)
+                self.dedupe.add(_dedupe_key(a.event), now)
+            metrics.dedupe_ids_by("collector").set(len(self.dedupe))
             self.counts["acknowledged"] += len(fresh)
             self.counts["duplicates"] += len(intake.accepted) - len(fresh)
             self.counts["rejected"] += len(intake.rejected)
@@ -309,6 +316,16 @@ class Collector:
             else:
                 self.counts["dead_letters_dropped"] += 1
         return e.status, reply, {}
+
+
+def _dedupe_key(event: Event) -> str:
+    """`messageId` and a digest of the event's content, its times left out (a retry is
+    re-stamped: `sentAt`, `receivedAt` and the corrected `timestamp` change)."""
+    content = orjson.dumps(
+        [event.type, event.event, event.name, event.user_id, event.anonymous_id,
+         event.previous_id, event.properties, event.traits, event.context, event.region,
+         event.signals], option=orjson.OPT_SORT_KEYS)
+    return f"{event.message_id}\0{hashlib.blake2b(content, digest_size=8).hexdigest()}"
 
 
 def _sources(client: str, key: str | None) -> list[str]:

@@ -42,13 +42,21 @@ _SAMPLE_EVERY = 997
 
 
 class _StateGauge:
-    """Customers held by this process, and bytes estimated from sampled pickled sizes."""
+    """Customers held by this process, bytes estimated from sampled pickled sizes, and the
+    message ids their guards remember."""
 
     def __init__(self) -> None:
         self.customers = 0
         self.mean_bytes = 0.0
+        self.ids = 0
         self._n = 0
         self._lock = threading.Lock()
+
+    def ids_changed(self, delta: int) -> None:
+        if delta:
+            with self._lock:
+                self.ids += delta
+                metrics.dedupe_ids_by("keys").set(self.ids)
 
     def added(self) -> None:
         with self._lock:
@@ -72,7 +80,8 @@ GAUGE = _StateGauge()
 
 
 def _failed(rt: Runtime, item: Decoded, e: Exception) -> list[Out]:
-    """A poison event: the state is kept, the event goes to the dead-letter output."""
+    """A poison event: the state is kept, the event goes to the dead-letter output, and its
+    `messageId` is not remembered (a corrected resend under it is processed)."""
     reason = e.reason if isinstance(e, DecodeError) else "processing_error"
     log.info("dead-lettered event %s from %s: %s", item.event.message_id, item.origin,
                 type(e).__name__)
@@ -125,6 +134,7 @@ class _KeyedLogic:
         if now > self._expires_at():
             metrics.EXPIRED.inc()
             GAUGE.removed()
+            GAUGE.ids_changed(-self.guard.size)
             return [], StatefulLogic.DISCARD
         state = self._customer()
         if state is None or self.guard.erased:
@@ -133,8 +143,9 @@ class _KeyedLogic:
             StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Out], bool]:
-        """The input ended: fire the timers due up to `--until` (default: the last event
-        time), so a replay's last journeys complete."""
+        """The input ended: fire the timers due up to `--until` (default: the watermark,
+        the last event time `--watermark-quorum` events reached), so a replay's last
+        journeys complete and one event dated far ahead fires nothing."""
         until = self.rt.settings.until_ts(self.rt.watermark)
         state = self._customer()
         if until is None or state is None or self.guard.erased:
@@ -176,17 +187,21 @@ class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,
         if resume is not None:
             rt.restore_watermark(restore_customer(rt.core, self.profile.state))
         GAUGE.added()
+        GAUGE.ids_changed(self.guard.size)
 
     def _customer(self) -> CustomerState | None:
         return self.profile.state
 
     def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
         self.key, item = value
+        held = self.guard.size
         try:
             outcome = device_event(self.rt.core, self.rt.secret, self.key, self.profile,
                                    self.guard, item.event, self.rt.settings.dedupe_window)
         except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
             return _failed(self.rt, item, e), StatefulLogic.RETAIN
+        finally:
+            GAUGE.ids_changed(self.guard.size - held)
         GAUGE.sample(self.profile)
         return self._settled(item, outcome), StatefulLogic.RETAIN
 
@@ -209,6 +224,7 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
         if resume is not None:
             rt.restore_watermark(restore_customer(rt.core, self.state))
         GAUGE.added()
+        GAUGE.ids_changed(self.guard.size)
 
     def _customer(self) -> CustomerState | None:
         return self.state
@@ -216,11 +232,14 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
     def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
         fwd, item = value
         self.key = fwd.user_key
+        held = self.guard.size
         try:
             self.state, outcome = known_event(self.rt.core, self.key, self.state, self.guard,
                                               fwd, self.rt.settings.dedupe_window)
         except Exception as e:  # noqa: BLE001 - a poison event must not stop the worker
             return _failed(self.rt, item, e), StatefulLogic.RETAIN
+        finally:
+            GAUGE.ids_changed(self.guard.size - held)
         GAUGE.sample(self.state)
         return self._settled(item, outcome), StatefulLogic.RETAIN
 

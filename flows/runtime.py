@@ -13,6 +13,7 @@ from typing import Any
 from engine.catalog import load_catalog
 from engine.core import CoreConfig, DecisionCore
 from engine.decision import Decision
+from features.watermark import Watermark
 from flows.collector import QueueForwarder
 from flows.kafka import LagMonitor
 from flows.settings import Settings
@@ -29,7 +30,11 @@ class Runtime:
         self.core = DecisionCore(
             catalog, CoreConfig(seed=settings.seed, control_share=settings.control_share))
         self.secret = settings.secret.encode()
+        self.clock = Watermark(settings.watermark_quorum)
         self.watermark = 0.0
+        """Event time timer sweeps, expiry and end-of-input timers follow: the time
+        `--watermark-quorum` recent events reached (`features.watermark`), so one event
+        dated far ahead moves nothing."""
         self.events = 0
         self.decisions = 0
         self.dead_letters = 0
@@ -47,14 +52,13 @@ class Runtime:
         """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""
         with self._lock:
             self.events += 1
-            if ts > self.watermark:
-                self.watermark = ts
+            self.watermark = self.clock.observe(ts)
 
     def restore_watermark(self, ts: float) -> None:
-        """Raise the watermark to an event time recovered from a snapshot."""
+        """Advance the watermark by an event time recovered from a snapshot (a key's last
+        event): as an observed event, so one resumed outlier moves nothing either."""
         with self._lock:
-            if ts > self.watermark:
-                self.watermark = ts
+            self.watermark = self.clock.observe(ts)
 
     def deliver(self, decisions: list[Decision]) -> None:
         """Hand decisions to the embedded world (only customers a simulator owns)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from features.decode import LATEST
 from features.errors import ConfigError
+from features.watermark import QUORUM, SPAN
 
 __all__ = ["DEV_SECRET", "ENV_PREFIX", "Settings", "kafka_settings"]
 
@@ -79,12 +80,18 @@ class Settings:
     collector_dead_letter_budget: int = field(default=1 << 20, metadata={
         "help": "bytes of dead letters per minute one client address or write key may store"
                 " (0 = no bound)"})
+    collector_dedupe_ids: int = field(default=100_000, metadata={
+        "help": "messageIds the collector remembers (24 h) to drop client retries; beyond, the"
+                " oldest are forgotten (the flow still drops a customer's last 32)"})
     collector_capacity: int = field(default=10_000, metadata={
         "help": "events the collector buffers before answering 429"})
     collector_limit: int = field(default=0, metadata={
         "help": "--source collector: stop after this many records (0 = run until stopped)"})
     recovery_dir: str = field(default="", metadata={
         "help": "bytewax recovery directory (created and initialised when empty); off if unset"})
+    recovery_reset: bool = field(default=False, metadata={
+        "help": "start an empty store where --recovery-dir held one whose database files are"
+                " gone (refused otherwise); an intact store is never reset"})
     snapshot_interval: float = field(default=5.0, metadata={
         "help": "seconds between snapshots (bytewax epoch interval)"})
     backup_interval: float = field(default=0.0, metadata={
@@ -102,6 +109,10 @@ class Settings:
     wake_limit: float = field(default=300.0, metadata={
         "help": "most wall-clock seconds a key with pending timers or an expiry sleeps before"
                 " re-checking the event-time watermark"})
+    watermark_quorum: int = field(default=QUORUM, metadata={
+        "help": "events (of any 10,000 in a row) that must reach an event time before the"
+                " watermark moves there: timer sweeps, expiry and end-of-input timers follow"
+                " it, so fewer events dated far ahead move nothing (1 = the newest time)"})
     future_tolerance: float = field(default=900.0, metadata={
         "help": "seconds an event time may be ahead of the clock before it is dead-lettered"
                 " as future_timestamp (0 = no check, e.g. replaying synthetic data)"})
@@ -110,8 +121,9 @@ class Settings:
                 " (ISO-8601 date or time, or epoch seconds; lower it to replay history)"})
     until: str = field(default="", metadata={
         "help": "when the input ends, fire every timer due up to this event time (ISO-8601 or"
-                " epoch seconds; empty = the last event time; 'off' = none), so a replay"
-                " completes the last customers' journeys"})
+                " epoch seconds; empty = the watermark: the last event time enough events"
+                " reached, see --watermark-quorum; 'off' = none), so a replay completes the"
+                " last customers' journeys"})
     batch_size: int = field(default=500, metadata={"help": "source batch size"})
     workers: int = field(default=1, metadata={"help": "worker threads (journey run only)"})
 
@@ -204,10 +216,15 @@ class Settings:
             msg = ("dedupe_window, state_ttl, tombstone_ttl, future_tolerance >= 0; "
                    "wake_limit, timer_sweep > 0")
             raise ConfigError(msg)
-        if min(self.customers, self.sim_partitions, self.batch_size,
-               self.collector_capacity, self.collector_connections) < 1:
-            msg = ("customers, sim_partitions, batch_size, collector_capacity and "
-                   "collector_connections must be >= 1")
+        if min(self.customers, self.sim_partitions, self.batch_size, self.collector_capacity,
+               self.collector_connections, self.collector_dedupe_ids,
+               self.watermark_quorum) < 1:
+            msg = ("customers, sim_partitions, batch_size, collector_capacity, "
+                   "collector_connections, collector_dedupe_ids and watermark_quorum must be"
+                   " >= 1")
+            raise ConfigError(msg)
+        if self.watermark_quorum > SPAN:
+            msg = f"watermark_quorum must be at most {SPAN}, got {self.watermark_quorum!r}"
             raise ConfigError(msg)
         if self.collector_timeout <= 0 or self.collector_dead_letter_budget < 0:
             msg = "collector_timeout must be > 0 and collector_dead_letter_budget >= 0"

@@ -26,14 +26,20 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert all(r["ratio"] > 0 for r in results["flow"])
     assert {s["stage"] for s in results["stages"]} >= {"decode", "features", "decide", "learn",
                                                         "metrics"}
-    runs = results["quality"]["runs"]
-    assert set(runs) == {"journey", "control", "random", "linucb", "linucb_tuned", "vw"}
-    for run in runs.values():
-        assert run["decisions"] > 0
-        # the oracle picks the best eligible choice of every decision: nothing beats it
-        assert run["oracle_value_per_decision"] >= run["value_per_decision"]
-        assert run["regret_per_decision"] >= 0.0
-        assert run["curve"]["cumulative_regret"] == sorted(run["curve"]["cumulative_regret"])
+    q = results["quality"]
+    assert set(q["worlds"]) == {"offers", "telco", "retail"}
+    assert q["held_out"] and q["seeds"] == [21]
+    for world in q["worlds"].values():
+        runs = world["runs"]
+        assert set(runs) == {"journey", "control", "random", "popular", "linucb",
+                             "linucb_tuned", "vw", "logistic_ts"}
+        for run in runs.values():
+            assert run["decisions"] > 0
+            # the oracle picks the best eligible choice of every decision: nothing beats it
+            assert run["oracle_value_per_decision"] >= run["value_per_decision"]
+            assert run["regret_per_decision"] >= 0.0
+            assert run["curve"]["cumulative_regret"] == sorted(run["curve"]["cumulative_regret"])
+        assert "realized_uplift" in runs["journey"]
     assert {r["customers"] for r in results["memory"]} == {2_000, 20_000}
     assert all(r["rss_ratio"] > 0 and r["pickled_ratio"] > 0 for r in results["memory"])
     assert results["startup"]["cold_s"] > 0 and results["startup"]["baseline_s"] > 0

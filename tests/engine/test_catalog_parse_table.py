@@ -497,9 +497,10 @@ ERRORS = [
     ("values: [basic, plus]", "values: [1]",
      "p.yaml:9: world.traits[0].values: expected a list of names"),
     (", values: [basic, plus]", "",
-     "p.yaml:9: world.traits[0].values: a categorical trait needs its values listed"),
+     "p.yaml:9: world.traits[0].values: a trait of type categorical needs its values "
+     "listed"),
     ("type: categorical, values: [basic, plus]", "type: ordinal, values: []",
-     "p.yaml:9: world.traits[0].values: a ordinal trait needs its values listed"),
+     "p.yaml:9: world.traits[0].values: a trait of type ordinal needs its values listed"),
     ("values: [basic, plus]}\n", "values: [basic, plus]}\n    - {name: plan, from: traits.p}\n",
      "p.yaml:9: world.traits: duplicate trait 'plan'"),
     # channels
@@ -518,6 +519,12 @@ ERRORS = [
      "p.yaml:12: channels.email.cap: expected a mapping, got int"),
     ("  web: {cost: 0}", "  web: {cost: 0, format: pdf}",
      "p.yaml:11: channels.web.format: format is 'text' or 'html', got 'pdf'"),
+    ("opt_in: true", "opt_in: yes",  # YAML 1.2: `yes` is a string, not true
+     "p.yaml:12: channels.email.opt_in: expected true or false, got 'yes'"),
+    ("outbound: true", "outbound: 1",
+     "p.yaml:12: channels.email.outbound: expected true or false, got 1"),
+    ("  web: {cost: 0}", "  web: {cost: 0, quiet_hours: null}",
+     "p.yaml:11: channels.web.quiet_hours: expected true or false, got None"),
     ("  web: {cost: 0}", "  web: {cost: -1}",
      "p.yaml:11: channels.web.cost: expected a number >= 0.0, got -1"),
     ("cap: {count: 2, window: 1d}", "cap: {count: two, window: 1d}",

@@ -105,9 +105,9 @@ def test_a_v2_catalog_declares_its_own_channels_categories_and_triggers():
     ('["Trail > Running"]', '["Trail > Running", "run"]', "w.yaml:4: world.categories:",
      "'run' maps to both 'running' and 'trail': give it to one category"),
     ("type: categorical, values: [basic, plus]", "type: categorical",
-     "w.yaml:7: world.traits[0].values:", "categorical trait needs its values listed"),
+     "w.yaml:7: world.traits[0].values:", "trait of type categorical needs its values listed"),
     ("type: categorical, values: [basic, plus]", "type: ordinal, values: []",
-     "w.yaml:7: world.traits[0].values:", "ordinal trait needs its values listed"),
+     "w.yaml:7: world.traits[0].values:", "trait of type ordinal needs its values listed"),
     ("{start: 9, end: 11}", "{start: 25, end: 11}",
      "w.yaml:12: triggers.browse_abandoned.send_window.start:",
      "expected a number in [0.0, 24], got 25"),
@@ -125,6 +125,28 @@ def test_v2_errors_name_file_line_field_and_why(old, new, where, why):
     with pytest.raises(CatalogError) as e:
         parse_catalog(V2.replace(old, new), "w.yaml")
     assert str(e.value).startswith(where) and why in str(e.value), str(e.value)
+
+
+CALL_CENTRE = "call_centre: {cost: 4.0, opt_in: true, outbound: true, response_window: 3d}"
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    ("opt_in: true", "opt_in: no", "channels.call_centre.opt_in: expected true or false, got 'no'"),
+    ("outbound: true", "outbound: off",
+     "channels.call_centre.outbound: expected true or false, got 'off'"),
+    ("outbound: true", "outbound: true, quiet_hours: 1",
+     "channels.call_centre.quiet_hours: expected true or false, got 1"),
+])
+def test_channel_flags_are_booleans(old, new, why):
+    """YAML 1.2 booleans (so a trigger's `on:` is a key): `no` and `off` are strings, which
+    must not silently read as true."""
+    assert CALL_CENTRE in V2
+    with pytest.raises(CatalogError) as e:
+        parse_catalog(V2.replace(CALL_CENTRE, CALL_CENTRE.replace(old, new)), "w.yaml")
+    assert str(e.value) == f"w.yaml:10: {why}"
+    ok = parse_catalog(V2.replace(CALL_CENTRE, CALL_CENTRE.replace("opt_in: true",
+                                                                  "opt_in: false")), "w.yaml")
+    assert ok.channels["call_centre"].opt_in is False and ok.channels["call_centre"].outbound
 
 
 def test_a_single_alias_without_brackets_is_one_alias_not_its_letters():

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import jsonschema
 import pytest
+from prometheus_client import REGISTRY
 
 from engine import Engine
 from engine.core import CoreConfig
 from engine.simulator import Simulator
 from features.errors import DecodeError
+from features.guard import RING
+
+
+def _at(minute: float) -> float:
+    """Epoch seconds of `make_event(..., minute=minute)` (the event time, not the watermark:
+    two events are no quorum to move it)."""
+    return datetime(2026, 3, 2, tzinfo=UTC).timestamp() + 60.0 * minute
 
 
 def _loop(catalog, events: int, seed: int = 7) -> tuple[Engine, list]:
@@ -114,7 +124,7 @@ def test_response_windows_are_per_channel(engine, make_event):
                               context={"timezone": "UTC"}, minute=600))
     engine.process(make_event("track", "Product Added", minute=601,
                               properties={"price": 50, "quantity": 1}))
-    [d] = engine.advance_to(engine.watermark + 3600)
+    [d] = engine.advance_to(_at(601) + 3600)
     assert (d.trigger, d.channel) == ("cart_abandoned", "email")
     n, positives = _labels(engine)
     engine.advance_to(d.ts + 2 * 3600.0)
@@ -150,7 +160,69 @@ def test_cart_abandon_timer_fires_on_event_time(engine, make_event):
                               context={"timezone": "UTC"}, minute=600))
     engine.process(make_event("track", "Product Added", minute=601,
                               properties={"price": 50, "quantity": 1}))
-    assert engine.advance_to(engine.watermark + 1800) == []
-    fired = engine.advance_to(engine.watermark + 3600)
+    assert engine.advance_to(_at(601) + 1800) == []
+    fired = engine.advance_to(_at(601) + 3600)
     assert [d.trigger for d in fired] == ["cart_abandoned"]
     assert fired[0].channel in ("email", "push")
+
+
+@pytest.mark.parametrize(("user", "anon"), [("u1", None), (None, "dev9"), ("u1", "dev9")],
+                         ids=["known", "anonymous", "forwarded"])
+def test_a_corrected_resend_after_a_decode_error_is_processed(catalog, make_event, user, anon):
+    """`process` raised for the first copy (a wrong-typed price): the resend under the same
+    `messageId` is not a duplicate, and leaves the state a lone good copy leaves."""
+    start = make_event("identify", user=user, anon=anon, traits={"age": 30})
+    bad = make_event("track", "Product Added", user=user, anon=anon, minute=1,
+                     properties={"price": "forty", "quantity": 1}, messageId="m-fix")
+    fixed = dict(bad, properties={"price": 40, "quantity": 1})
+    resent, once = Engine(catalog, seed=7), Engine(catalog, seed=7)
+    resent.process(start)
+    with pytest.raises(DecodeError) as e:
+        resent.process(bad)
+    assert e.value.reason == "wrong_type"
+    resent.process(fixed)
+    once.process(start)
+    once.process(fixed)
+    who = user or anon
+    assert resent.features(who)["cart_value"] > 0
+    assert resent.features(who) == once.features(who)
+    resent.process(fixed)  # a retry of the handled copy is a duplicate again
+    assert resent.features(who) == once.features(who)
+
+
+def _abandoned_carts(make_event, outlier: bool, late_minute: float) -> tuple[list, Engine]:
+    """Two shoppers leave a cart at minute 601 (the timer: an hour); then maybe one event
+    dated 2099, then three other customers' events at `late_minute`."""
+    engine = Engine(seed=7)
+    fired = []
+    for user in ("s1", "s2"):
+        fired += engine.process(make_event("identify", user=user, minute=600,
+                                           traits={"consent": {"email": True}},
+                                           context={"timezone": "UTC"}))
+        fired += engine.process(make_event("track", "Product Added", user=user, minute=601,
+                                           properties={"price": 50, "quantity": 1}))
+    if outlier:
+        fired += engine.process(dict(make_event("page", "Home", user="clock-2099"),
+                                     timestamp="2099-01-01T00:00:00Z"))
+    for i in range(3):
+        fired += engine.process(make_event("page", "Home", user=f"o{i}", minute=late_minute))
+    return [d for d in fired if d.trigger == "cart_abandoned"], engine
+
+
+def test_one_event_dated_far_ahead_fires_no_timer_early(make_event):
+    carts, engine = _abandoned_carts(make_event, outlier=True, late_minute=620)
+    assert carts == []
+    assert engine.watermark < _at(621)
+
+
+def test_many_events_later_fire_the_timers(make_event):
+    carts, _ = _abandoned_carts(make_event, outlier=True, late_minute=720)
+    assert sorted(d.customer_id for d in carts) == ["s1", "s2"]
+
+
+def test_remembered_message_ids_are_bounded_per_key(engine, make_event):
+    for i in range(40):
+        engine.process(make_event("page", "Home", minute=i))
+    engine.process(make_event("page", "Home", user="u2", anon="dev2", minute=41))
+    assert engine.dedupe_ids() == RING + 1  # u1's last 32; u2's (the device forwarded it)
+    assert REGISTRY.get_sample_value("journey_dedupe_ids", {"store": "keys"}) == RING + 1

@@ -1,7 +1,9 @@
-"""The `journey` command, end to end in a subprocess (as a user runs it)."""
+"""The `journey` command, end to end in a subprocess (as a user runs it), the guards on
+its recovery store included."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -61,7 +63,7 @@ def _free_port() -> int:
 def test_run_streams_the_simulator_while_metrics_answer(tmp_path, decision_schema):
     port = _free_port()
     out = tmp_path / "decisions.jsonl"
-    proc = _journey("run", "--events", "60000", "--customers", "400", "--out", str(out),
+    proc = _journey("run", "--events", "30000", "--customers", "400", "--out", str(out),
                     "--dead-letters", str(tmp_path / "dl.jsonl"), "--metrics-port", str(port),
                     "--no-progress", cwd=_repo())
     scraped = ""
@@ -72,7 +74,12 @@ def test_run_streams_the_simulator_while_metrics_answer(tmp_path, decision_schem
                 scraped = r.read().decode()
         except OSError:
             time.sleep(0.2)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # never leave the process (and its pipes) to a later test
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "journey_events_total" in scraped
     assert "journey_decision_latency_seconds_bucket" in scraped
@@ -81,5 +88,59 @@ def test_run_streams_the_simulator_while_metrics_answer(tmp_path, decision_schem
     for r in records[:200]:
         jsonschema.validate(r, decision_schema)
     summary = orjson.loads(err.decode()[err.decode().index("{"):])
-    assert summary["events"] + summary["dead_letters"] >= 60000
+    assert summary["events"] + summary["dead_letters"] >= 30000
     assert summary["decisions"] == len(records)
+
+
+def _replay(src: Path, tmp: Path, *args: str, env: dict[str, str] | None = None,
+            out: str = "d.jsonl") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "replay", str(src), "--out", str(tmp / out),
+         "--dead-letters", str(tmp / "dl.jsonl"), "--recovery-dir", str(tmp / "state"),
+         "--metrics-port", "0", "--no-progress", *args],
+        cwd=_repo(), capture_output=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def _shop_file(tmp: Path, make_event) -> Path:
+    src = tmp / "events.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in [
+        make_event("identify", user="u9", traits={"consent": {"email": True}}),
+        make_event("page", "Cart", user="u9", minute=2, properties={"placement": "cart_page"})]))
+    return src
+
+
+def _one_line(proc: subprocess.CompletedProcess[bytes]) -> str:
+    assert proc.returncode == 2, proc.stderr.decode()[-2000:]
+    [line] = proc.stderr.decode().strip().splitlines()
+    return line
+
+
+def test_a_deleted_recovery_database_is_refused_unless_reset(tmp_path, make_event):
+    src = _shop_file(tmp_path, make_event)
+    assert _replay(src, tmp_path).returncode == 0
+    store = tmp_path / "state"
+    assert orjson.loads((store / "journey-recovery.json").read_bytes())["partitions"] == 1
+    for reset in (["--recovery-reset"], {"JOURNEY_RECOVERY_RESET": "1"}):
+        (store / "part-0.sqlite3").unlink()
+        line = _one_line(_replay(src, tmp_path))
+        assert line.startswith("journey: the recovery store in ") and "--recovery-reset" in line
+        assert not (store / "part-0.sqlite3").exists()  # not silently re-initialised
+        proc = (_replay(src, tmp_path, *reset) if isinstance(reset, list)
+                else _replay(src, tmp_path, env=reset))
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+        assert (store / "part-0.sqlite3").exists()
+
+
+def test_changing_out_or_input_on_resume_is_refused_naming_both_paths(tmp_path, make_event):
+    src = _shop_file(tmp_path, make_event)
+    assert _replay(src, tmp_path, out="a.jsonl").returncode == 0
+    line = _one_line(_replay(src, tmp_path, out="b.jsonl"))
+    assert line.startswith("journey: --out is ")
+    assert str(tmp_path / "a.jsonl") in line and str(tmp_path / "b.jsonl") in line
+    assert not (tmp_path / "b.jsonl").exists()
+    moved = tmp_path / "moved.jsonl"  # the input is keyed by its path the same way
+    moved.write_bytes(src.read_bytes())
+    line = _one_line(_replay(moved, tmp_path, out="a.jsonl"))
+    assert line.startswith("journey: the input is ") and str(src) in line and str(moved) in line
+    again = _replay(src, tmp_path, out="a.jsonl")  # the same paths resume
+    assert again.returncode == 0, again.stderr.decode()[-2000:]

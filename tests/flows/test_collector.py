@@ -19,10 +19,12 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from segment.analytics import Client
 
 from features.deadletter import DeadLetter
 from features.decode import decode
+from features.dedupe import RecentIds
 from features.schema import RawRecord
 from flows.collector import Collector, QueueForwarder
 
@@ -153,6 +155,42 @@ def test_duplicate_message_ids_are_forwarded_once(collector: Collector,
     assert _post(collector.url, "/v1/batch", {"batch": [_track(1), _track(1), _track(2)]})[0] == 200
     assert _post(collector.url, "/v1/track", _track(2))[0] == 200  # a client retry
     assert [e["messageId"] for e in _events(queue)] == ["m-1", "m-2"]
+
+
+def _dedupe_ids() -> float:
+    return REGISTRY.get_sample_value("journey_dedupe_ids", {"store": "collector"}) or 0.0
+
+
+def test_a_corrected_resend_under_the_same_message_id_goes_on(collector: Collector,
+                                                             queue: QueueForwarder) -> None:
+    """The flow may have dead-lettered the first copy (a price it cannot read): the edge
+    forwards the corrected one (the flow's guard drops it if the first was handled); a retry
+    of either, re-sent later, is dropped."""
+    bad = _track(1, properties={"product_id": "p1", "price": "forty"})
+    fixed = _track(1)
+    now = datetime.now(UTC)
+    for ev, sent in ((bad, now), (fixed, now), (fixed, now + timedelta(seconds=3)),
+                     (bad, now + timedelta(seconds=5))):
+        assert _post(collector.url, "/v1/batch", {"batch": [ev], "sentAt": _iso(sent)})[0] == 200
+    got = _events(queue)
+    assert [(e["messageId"], e["properties"]["price"]) for e in got] == [("m-1", "forty"),
+                                                                        ("m-1", 10.0)]
+
+
+def test_remembered_ids_are_bounded_oldest_forgotten_and_counted() -> None:
+    q = QueueForwarder(capacity=100)
+    c = Collector(q, write_keys=(KEY,), port=0, dedupe=RecentIds(capacity=20)).start()
+    try:
+        for first in range(0, 50, 10):
+            batch = {"batch": [_track(i) for i in range(first, first + 10)]}
+            assert _post(c.url, "/v1/batch", batch)[0] == 200
+        assert _dedupe_ids() == 20 == len(c.dedupe)
+        assert _post(c.url, "/v1/batch", {"batch": [_track(49), _track(0)]})[0] == 200
+    finally:
+        c.stop()
+    got = [e["messageId"] for e in _events(q)]
+    assert got == [f"m-{i}" for i in range(50)] + ["m-0"]  # m-49 remembered, m-0 forgotten
+    assert _dedupe_ids() == 20
 
 
 def test_clock_skew_is_corrected_like_segment(collector: Collector,

@@ -103,18 +103,27 @@ def test_journey_run_against_the_broker(tmp_path: Path):
 def test_segment_client_to_kafka_to_subscriber(decision_schema):
     """Segment's client → collector → events topic → flow → decisions topic → subscriber.
 
-    Half the buyers grant email consent (Segment's `traits.consent`); three hours later each
-    comes back, which fires the cart-abandonment timer: only the consented get an email."""
+    Half the buyers grant email consent (Segment's `traits.consent`, sent by the shop's
+    server with its admin key: a browser's write key cannot change consent); three hours
+    later each comes back, which fires the cart-abandonment timer: only the consented get an
+    email."""
     s = kafka_settings_for_test(write_keys="k1")
     ensure_topics(s)
-    collector = Collector(KafkaForwarder(s, 1000), write_keys=s.write_key_set, port=0).start()
+    collector = Collector(KafkaForwarder(s, 1000), write_keys=s.write_key_set,
+                          admin_keys=("server-key",), port=0).start()
     users = [f"buyer-{i}" for i in range(6)]
     consented = set(users[::2])
     then = datetime.now(UTC) - timedelta(hours=4)
+    server = Client("server-key", host=collector.url, upload_size=4, upload_interval=0.05)
+    try:
+        for u in users:
+            server.identify(u, {"consent": {"email": u in consented}}, timestamp=then)
+        server.flush()
+    finally:
+        server.shutdown()
     client = Client("k1", host=collector.url, upload_size=4, upload_interval=0.05)
     try:
         for u in users:
-            client.identify(u, {"consent": {"email": u in consented}}, timestamp=then)
             client.track(u, "Product Added", {"product_id": "p3", "price": 30.0},
                          timestamp=then)
             client.screen(u, "Shop", "Home", {"placement": "app_home"}, timestamp=then)

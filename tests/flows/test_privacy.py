@@ -1,5 +1,5 @@
 """Privacy and input hygiene in the flow: forget me (down to the recovery store's bytes),
-consent withdrawal, duplicate messageIds and idle-state expiry."""
+consent withdrawal, duplicate messageIds (and corrected resends) and idle-state expiry."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import REGISTRY
 
 from features.guard import KeyGuard
 from features.identity import customer_key
 from features.schema import RawRecord
+from features.state import Slot
 from flows.settings import Settings
 from tests.flows.replay import SETTINGS, final_snapshots, run_with_crashes
 
@@ -134,6 +136,25 @@ def test_idle_customers_expire_after_the_state_ttl(make_event, tmp_path):
     assert (REGISTRY.get_sample_value("journey_expired_keys_total") or 0.0) - expired >= 3
 
 
+def _dedupe_ids() -> float:
+    return REGISTRY.get_sample_value("journey_dedupe_ids", {"store": "keys"}) or 0.0
+
+
+@pytest.mark.parametrize(("ttl", "held"), [(0.0, 32 + 3 + 9), (3600.0, 9)],
+                         ids=["kept", "expired"])
+def test_remembered_ids_are_bounded_per_key_and_leave_with_it(make_event, tmp_path, ttl, held):
+    """40 distinct ids of one customer hold 32; an expired customer's ids are gone."""
+    many = [make_event("page", "Home", user="idle-many", minute=i) for i in range(40)]
+    early = many + _shop(make_event, "idle-few", None, 0)
+    late = [e for i in range(3) for e in _shop(make_event, f"busy-{i}", None, 600 + i)]
+    settings = Settings(seed=11, progress=False, metrics_port=0, timer_sweep=0.05,
+                        state_ttl=ttl, wake_limit=0.2)
+    before = _dedupe_ids()
+    run_with_crashes(_records(early + late), tmp_path / "db", [], settings=[settings],
+                     idle=2.0 if ttl else 0.0)
+    assert _dedupe_ids() - before == held
+
+
 def test_consent_withdrawal_takes_effect_on_the_next_decision(make_event, tmp_path):
     """Two shoppers abandon a cart; one withdraws email consent a minute later: only the
     other is emailed when the abandoned-cart timer fires."""
@@ -155,3 +176,37 @@ def test_consent_withdrawal_takes_effect_on_the_next_decision(make_event, tmp_pa
     emailed = {d["customer_id"] for d in map(orjson.loads, (line for _, line in decisions))
                if d["channel"] == "email"}
     assert emailed == {"keeps"}
+
+
+def _state_of(db: Path, step: str, key: str) -> Any:
+    [snap] = [s for (st, k), s in final_snapshots(db).items() if f".{step}." in st and k == key]
+    return snap[1]
+
+
+@pytest.mark.parametrize(("user", "anon"), [("u-fix", None), (None, "a-fix"),
+                                            ("u-fix", "a-fix")],
+                         ids=["known", "anonymous", "forwarded"])
+def test_a_corrected_resend_of_a_dead_lettered_event_is_processed(make_event, tmp_path,
+                                                                   user, anon):
+    """The first copy fails in the feature code (dead-lettered, `wrong_type`); the resend
+    under the same `messageId` is processed, as if the first had never come."""
+    start = [make_event("identify", user=user, anon=anon, minute=0, traits={"age": 30}),
+             make_event("page", "Home", user=user, anon=anon, minute=1)]
+    bad = make_event("track", "Product Added", user=user, anon=anon, minute=2,
+                     properties={"price": "forty", "quantity": 1}, messageId="m-fix")
+    fixed = dict(bad, properties={"price": 40, "quantity": 1})
+    skipped = _skipped("duplicate")
+    _, dead, _ = run_with_crashes(_records([*start, bad, fixed]), tmp_path / "resent", [])
+    assert [orjson.loads(line)["reason"] for _, line in dead] == ["wrong_type"]
+    assert _skipped("duplicate") == skipped
+    run_with_crashes(_records([*start, fixed]), tmp_path / "once", [])
+    secret = SETTINGS.secret.encode()
+    if user is not None:
+        step, key = "update_and_decide", customer_key("u:" + user, secret)
+    else:
+        step, key = "resolve_identity", customer_key("a:" + anon, secret)
+    got, want = (_state_of(tmp_path / run, step, key) for run in ("resent", "once"))
+    if step == "resolve_identity":
+        got, want = got.state, want.state
+    assert got.row[Slot.CART_VALUE] == 40.0
+    assert got.row.tobytes() == want.row.tobytes()

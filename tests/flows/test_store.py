@@ -1,13 +1,17 @@
-"""The recovery store: a deleted snapshot's bytes leave the file (flows.store)."""
+"""The recovery store: a deleted snapshot's bytes leave the file; a deleted store is not
+silently re-created (flows.store)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import orjson
+import pytest
 from bytewax.recovery import init_db_dir
 
-from flows.store import init_store, scrub
+from features.errors import RecoveryError
+from flows.store import MARKER, init_store, scrub
 
 SECRET = b"u-secret-4711:"
 
@@ -67,4 +71,23 @@ def test_a_plain_bytewax_store_keeps_deleted_bytes_until_converted(tmp_path):
     assert not _holds_secret(db)
     con = sqlite3.connect(_part(db))
     assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 1  # ... and stays so
+    con.close()
+
+
+def test_reset_never_touches_an_intact_store_and_an_old_store_is_adopted(tmp_path):
+    db = tmp_path / "old"
+    db.mkdir()
+    init_db_dir(db, 1)  # a store from before the marker
+    _write_and_delete(_part(db), "t", {"keep": b"x", "gone": b"y"}, "gone")
+    init_store(db, reset=True)
+    assert orjson.loads((db / MARKER).read_bytes())["partitions"] == 1
+    con = sqlite3.connect(_part(db))
+    assert con.execute("SELECT k FROM t").fetchall() == [("keep",)]
+    con.close()
+    _part(db).unlink()
+    with pytest.raises(RecoveryError, match="--recovery-reset"):
+        init_store(db)
+    init_store(db, reset=True)
+    con = sqlite3.connect(_part(db))
+    assert con.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []
     con.close()
