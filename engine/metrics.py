@@ -14,6 +14,7 @@ __all__ = [
     "CONSUMER_LAG",
     "CUSTOMERS",
     "DEAD_LETTERS",
+    "DEAD_LETTERS_REDACTED",
     "DECISIONS",
     "DECISIONS_BY_CHANNEL",
     "DECISION_LATENCY",
@@ -51,6 +52,10 @@ __all__ = [
 EVENTS = Counter("journey_events_total", "Input records decoded, by call type", ["type"])
 DEAD_LETTERS = Counter("journey_dead_letters_total", "Records dead-lettered, by reason",
                        ["reason"])
+DEAD_LETTERS_REDACTED = Counter(
+    "journey_dead_letters_redacted_total",
+    "Dead letters written without their payload and message: the record named an erased"
+    " customer or device (also counted in journey_dead_letters_total)")
 DECISIONS = Counter("journey_decisions_total", "Decisions emitted, by policy", ["policy"])
 DECISIONS_BY_CHANNEL = Counter("journey_decisions_by_channel_total",
                                "Decisions emitted, by channel", ["channel"])

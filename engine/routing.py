@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from engine import metrics
 from engine.core import DecisionCore, StepResult
 from features.guard import KeyGuard, Verdict
-from features.identity import customer_key
+from features.identity import customer_key, known_id
 from features.schema import Event
 from features.state import CustomerState
 
@@ -69,7 +69,7 @@ def device_step(core: DecisionCore, secret: bytes, device_key: str, profile: Dev
                 event: Event) -> tuple[StepResult | None, Forward | None]:
     """Handle an event in the device tier: decide while anonymous, else forward."""
     if event.user_id is not None:
-        user_key = customer_key("u:" + event.user_id, secret)
+        user_key = customer_key(known_id(event.user_id), secret)
         transfer = None
         if profile.linked_key != user_key:
             profile.linked_key = user_key
@@ -120,7 +120,7 @@ def device_event(core: DecisionCore, secret: bytes, key: str, profile: DevicePro
     if skipped == "duplicate" or (skipped == "erased" and not forget):
         return _counted(Outcome(skipped=skipped))
     if forget:  # (also through an erased device: the request may name a user)
-        target = (customer_key("u:" + event.user_id, secret) if event.user_id is not None
+        target = (customer_key(known_id(event.user_id), secret) if event.user_id is not None
                   else profile.linked_key)
         profile.linked_key = profile.state = None
         guard.erase(event.ts)

@@ -1,13 +1,17 @@
-"""Dead-letter records: the original bytes plus why they were rejected."""
+"""Dead-letter records: the original bytes plus why they were rejected (or, for a record of
+an erased customer, only why)."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
-__all__ = ["DeadLetter"]
+__all__ = ["REDACTED", "DeadLetter"]
+
+REDACTED = "redacted: the customer was erased"
+"""The message of a redacted dead letter (its payload is empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,19 +24,31 @@ class DeadLetter:
     stream: str = "events"
     origin: str = ""
     error_class: str = "DecodeError"
+    redacted: bool = False
+    """The payload and the message (which may quote it) were dropped: the record named a
+    customer or device that had been erased."""
+
+    def redact(self) -> DeadLetter:
+        """This record without what the customer sent: the reason, stream, origin and error
+        class stay (the rejection is still counted and traceable), the bytes go."""
+        return replace(self, message=REDACTED, payload=b"", redacted=True)
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers describing the error (the value stays the original bytes)."""
-        return [
+        headers = [
             ("journey.errors.reason", self.reason.encode()),
             ("journey.errors.class", self.error_class.encode()),
             ("journey.errors.message", self.message.encode()[:1000]),
             ("journey.errors.stream", self.stream.encode()),
             ("journey.errors.origin", self.origin.encode()),
         ]
+        if self.redacted:
+            headers.append(("journey.errors.redacted", b"true"))
+        return headers
 
     def to_json(self) -> bytes:
-        """One JSON line; the payload is kept as UTF-8 text when it is, else base64."""
+        """One JSON line; the payload is kept as UTF-8 text when it is, else base64
+        (`"redacted": true` marks a redacted record, whose payload is empty)."""
         try:
             text: str | None = self.payload.decode("utf-8")
         except UnicodeDecodeError:
@@ -44,6 +60,8 @@ class DeadLetter:
             "stream": self.stream,
             "origin": self.origin,
         }
+        if self.redacted:
+            record["redacted"] = True
         if text is not None:
             record["payload"] = text
         else:

@@ -21,6 +21,7 @@ __all__ = [
     "MILLIS_ABOVE",
     "REASONS",
     "decode",
+    "opt_str",
     "parse_timestamp",
 ]
 
@@ -91,7 +92,9 @@ def parse_timestamp(value: Any) -> float:
     return dt.timestamp()
 
 
-def _opt_str(obj: dict[str, Any], key: str) -> str | None:
+def opt_str(obj: dict[str, Any], key: str) -> str | None:
+    """A string field (ids among them) as `decode` reads it: None when absent or empty, an
+    integer as its decimal string; `DecodeError` (`wrong_type`) for any other type."""
     v = obj.get(key)
     if v is None or v == "":
         return None
@@ -191,16 +194,16 @@ def decode(raw: bytes | str, *, now: float | None = None,
         raise DecodeError(msg, reason="unknown_type")
     ts = _event_time(obj)
     _check_time(ts, now, max_ahead, earliest)
-    message_id = _opt_str(obj, "messageId") or hashlib.blake2b(raw, digest_size=12).hexdigest()
+    message_id = opt_str(obj, "messageId") or hashlib.blake2b(raw, digest_size=12).hexdigest()
     if kind == "context":
-        region = _opt_str(obj, "region")
+        region = opt_str(obj, "region")
         if region is None:
             msg = "context records need a `region`"
             raise DecodeError(msg, reason="missing_region")
         return Event(type=kind, ts=ts, message_id=message_id, region=region,
                      signals=_signals(obj))
-    user_id = _opt_str(obj, "userId")
-    anonymous_id = _opt_str(obj, "anonymousId")
+    user_id = opt_str(obj, "userId")
+    anonymous_id = opt_str(obj, "anonymousId")
     if user_id is None and anonymous_id is None:
         msg = "set `userId` or `anonymousId`"
         raise DecodeError(msg, reason="missing_identity")
@@ -215,14 +218,14 @@ def decode(raw: bytes | str, *, now: float | None = None,
         context=_opt_obj(obj, "context"),
     )
     if kind == "track":
-        event.event = _opt_str(obj, "event")
+        event.event = opt_str(obj, "event")
         if event.event is None:
             msg = "track calls need an `event` name"
             raise DecodeError(msg, reason="missing_event_name")
     elif kind in ("page", "screen"):
-        event.name = _opt_str(obj, "name")
+        event.name = opt_str(obj, "name")
     elif kind == "alias":
-        event.previous_id = _opt_str(obj, "previousId")
+        event.previous_id = opt_str(obj, "previousId")
         if event.previous_id is None or user_id is None:
             msg = "alias calls need `previousId` and `userId`"
             raise DecodeError(msg, reason="missing_previous_id")

@@ -5,9 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 
+import orjson
+
+from features.decode import opt_str
+from features.errors import DecodeError
 from features.schema import Event
 
-__all__ = ["customer_key", "hash_key", "routing_id"]
+__all__ = ["customer_key", "device_id", "hash_key", "known_id", "payload_routing_id", "routing_id"]
 
 _PERSON = b"journey.secret"
 
@@ -33,6 +37,16 @@ def customer_key(customer_id: str, secret: bytes) -> str:
                            digest_size=12).hexdigest()
 
 
+def known_id(user_id: str) -> str:
+    """The id a known customer's state key hashes (`customer_key`): from the `userId`."""
+    return "u:" + user_id
+
+
+def device_id(anonymous_id: str) -> str:
+    """The id a device profile's state key hashes (`customer_key`): from the `anonymousId`."""
+    return "a:" + anonymous_id
+
+
 def routing_id(event: Event) -> tuple[str, bool]:
     """(id, known) an event belongs to before identity resolution.
 
@@ -41,8 +55,32 @@ def routing_id(event: Event) -> tuple[str, bool]:
     customer once linked; a `userId`-only event goes straight to the known customer.
     """
     if event.type == "alias" and event.previous_id is not None:
-        return "a:" + event.previous_id, False
+        return device_id(event.previous_id), False
     if event.anonymous_id is not None:
-        return "a:" + event.anonymous_id, False
+        return device_id(event.anonymous_id), False
     assert event.user_id is not None
-    return "u:" + event.user_id, True
+    return known_id(event.user_id), True
+
+
+def payload_routing_id(payload: bytes) -> tuple[str, bool] | None:
+    """(id, known) the raw bytes of a rejected record name, best effort, so its dead letter
+    can meet the state of that customer or device (and be redacted if it was erased).
+
+    The `userId` (the known customer) when the bytes are a JSON object with a usable one,
+    else the `anonymousId` (the device); each read as `decode` reads it. None when the bytes
+    are no JSON object or name neither.
+    """
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for field, known in (("userId", True), ("anonymousId", False)):
+        try:
+            value = opt_str(obj, field)
+        except DecodeError:  # of another type: as good as absent here
+            continue
+        if value is not None:
+            return (known_id(value) if known else device_id(value)), known
+    return None
