@@ -1,13 +1,20 @@
 """The Journey dataflow: wiring only (logic lives in `features/` and `engine/`).
 
-    read_events → decode_event ─┬─ errors → write_dead_letters
+    read_events → decode_event ─┬─ errors ─┬─ naming no one ───────────→ write_dead_letters
+                                │          └─ naming a customer or device: through its
+                                │             keyed step below (redacted there if erased)
                                 └─ oks ─┬─ context → update_context
                                         └─ customer events
       anonymousId? → resolve_identity (keyed by device) ─┬─ forward ─┐
       userId only  ──────────────────────────────────────┴───────────┴→ update_and_decide
       (keyed by customer) → decisions → write_decisions
+                          → dead letters → write_dead_letters
                           → labels and finished decisions → learn (one key: the shared
                             response and value models) → publish to the scorer
+
+A dead letter's identity is read from its raw bytes (`payload_routing_id`: the `userId`,
+else the `anonymousId`); it is acknowledged where it leaves a keyed step, or (naming no one)
+on its way out, so acknowledged = processed + dead-lettered stays exact.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from engine.routing import Forward
 from features.deadletter import DeadLetter
 from features.decode import decode
 from features.errors import DecodeError
-from features.identity import customer_key, routing_id
+from features.identity import customer_key, known_id, payload_routing_id, routing_id
 from features.schema import Decoded, RawRecord
 from flows.kafka import (
     LagMonitor,
@@ -89,6 +96,15 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
         raw = op.filter_map("wrap_messages", raw, raw_record(settings, rt.lag))
     decoded = op.map("decode_event", raw, _decode(rt))
     split = op.branch("split_errors", decoded, lambda r: isinstance(r, Decoded))
+    named = op.branch("split_named_dead",
+                      op.map("name_dead_letters", split.falses,
+                             lambda d: (payload_routing_id(d.payload), d)),
+                      lambda p: p[0] is not None)
+    dead_tier = op.branch("split_dead_tier", named.trues, lambda p: p[0][1])
+
+    def keyed_dead(p: tuple[tuple[str, bool], DeadLetter]) -> tuple[str, tuple[str, DeadLetter]]:
+        key = customer_key(p[0][0], secret)
+        return key, (key, p[1])
     kinds = op.branch("split_context", split.trues,
                       lambda r: r.event.type not in ("context", "group"))
 
@@ -98,22 +114,28 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
     anon = op.branch("split_identity", kinds.trues, lambda r: not routing_id(r.event)[1])
     device_keyed = op.key_on("key_by_device", anon.trues,
                              lambda r: customer_key(routing_id(r.event)[0], secret))
-    device_out = op.stateful(
-        "resolve_identity",
-        op.map("with_device_key", device_keyed, lambda kv: (kv[0], kv)),
-        lambda resume: DeviceLogic(rt, resume))
+    device_in = op.merge("merge_device",
+                         op.map("with_device_key", device_keyed, lambda kv: (kv[0], kv)),
+                         op.map("key_dead_devices", dead_tier.falses, keyed_dead))
+    device_out = op.stateful("resolve_identity", device_in,
+                             lambda resume: DeviceLogic(rt, resume))
     device_flat = op.map("drop_device_key", device_out, lambda kv: kv[1])
     fwd_split = op.branch("split_forwards", device_flat, lambda o: o[0] == "forward")
 
     def direct(r: Decoded) -> tuple[str, tuple[Forward, Decoded]]:
         assert r.event.user_id is not None
-        key = customer_key("u:" + r.event.user_id, secret)
+        key = customer_key(known_id(r.event.user_id), secret)
         return key, (Forward(key, r.event.user_id, r.event), r)
+
+    def forwarded(o: Out) -> tuple[str, Any]:
+        head, _item = o[1]  # (forward, decoded), or (customer key, dead letter)
+        return (head if isinstance(head, str) else head.user_key), o[1]
 
     known_in = op.merge(
         "merge_known",
         op.map("key_direct", anon.falses, direct),
-        op.map("key_forwards", fwd_split.trues, lambda o: (o[1][0].user_key, o[1])),
+        op.map("key_forwards", fwd_split.trues, forwarded),
+        op.map("key_dead_customers", dead_tier.trues, keyed_dead),
     )
     known_out = op.stateful("update_and_decide", known_in, lambda resume: KnownLogic(rt, resume))
     results = op.merge("merge_results", fwd_split.falses,
@@ -128,9 +150,9 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
               decisions or (kafka_sink(settings) if to_kafka else _sink(settings.out, err=False)))
     _wire_learning(rt, by_kind.falses)
 
-    def acked(d: DeadLetter) -> DeadLetter:
-        rt.ack(d.origin)  # rejected at decode (the keyed steps ack their own rejections)
-        return d
+    def acked(p: tuple[None, DeadLetter]) -> DeadLetter:
+        rt.ack(p[1].origin)  # naming no one (the keyed steps ack the dead letters they see)
+        return p[1]
 
     dl_to_kafka = settings.kafka_sink and dead_letters is None
 
@@ -141,7 +163,7 @@ def build_flow(settings: Settings, *, source: Source[Any] | None = None,
             return dead_letter_message(settings, d)
         return d.reason, d.to_json().decode()
 
-    all_dead = op.merge("merge_dead_letters", op.map("ack_rejected", split.falses, acked),
+    all_dead = op.merge("merge_dead_letters", op.map("ack_rejected", named.falses, acked),
                         op.map("unwrap_failed", failed.trues, lambda o: o[1]))
     dl = op.map("count_dead_letters", all_dead, dead_letter)
     op.output("write_dead_letters", dl, dead_letters or (

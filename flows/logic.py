@@ -4,6 +4,10 @@ Each logic wraps one key's state and calls `engine.routing`; emitted items are
 `(kind, payload)` pairs: `decision`, `example` (a response label), `finished` (a decision's
 final value), `forward` or `dead` (an event the feature or decision code rejected: the state
 is left as it was and the event is dead-lettered).
+
+Both identity tiers also take a `DeadLetter` of their key (a record rejected before them,
+whose raw bytes name the customer or device): it meets the key's guard, leaves redacted if
+the key was erased and unchanged otherwise, and creates no state.
 """
 
 from __future__ import annotations
@@ -125,6 +129,24 @@ class _KeyedLogic:
         self.rt.ack(item.origin)
         return out
 
+    def _holds_nothing(self) -> bool:
+        """Whether the key has neither state nor guard history (a logic built for a dead
+        letter alone): dropping it loses nothing."""
+        return (self._customer() is None and not self.guard.erased
+                and self.guard.last_seen == -math.inf)
+
+    def _dead_letter(self, dead: DeadLetter) -> tuple[list[Out], bool]:
+        """A record of this key rejected before the keyed steps: redacted if the key was
+        erased, else unchanged; acknowledged here. A key holding nothing is not kept for it."""
+        if self.guard.erased:
+            metrics.DEAD_LETTERS_REDACTED.inc()
+            dead = dead.redact()
+        self.rt.ack(dead.origin)
+        if self._holds_nothing():
+            GAUGE.removed()
+            return [("dead", dead)], StatefulLogic.DISCARD
+        return [("dead", dead)], StatefulLogic.RETAIN
+
     def _expires_at(self) -> float:
         s = self.rt.settings
         return self.guard.expires_at(s.tombstone_ttl if self.guard.erased else s.state_ttl)
@@ -172,11 +194,12 @@ class _KeyedLogic:
                                                          min(ahead, s.wake_limit)))
 
 
-class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,
+class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded | DeadLetter], Out,
                                              tuple[str, DeviceProfile, KeyGuard]]):
     """Device tier: anonymous decisions, or forward to the known customer.
 
-    Items are `(device key, decoded)`; snapshots are `(key, profile, guard)`.
+    Items are `(device key, decoded)` or `(device key, dead letter)`; snapshots are
+    `(key, profile, guard)`. A dead letter of a linked device goes on to its customer.
     """
 
     def __init__(self, rt: Runtime,
@@ -192,8 +215,18 @@ class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,
     def _customer(self) -> CustomerState | None:
         return self.profile.state
 
-    def on_item(self, value: tuple[str, Decoded]) -> tuple[Iterable[Out], bool]:
+    def _holds_nothing(self) -> bool:
+        return super()._holds_nothing() and self.profile.linked_key is None
+
+    def _dead_letter(self, dead: DeadLetter) -> tuple[list[Out], bool]:
+        if not self.guard.erased and self.profile.linked_key is not None:
+            return [("forward", (self.profile.linked_key, dead))], StatefulLogic.RETAIN
+        return super()._dead_letter(dead)
+
+    def on_item(self, value: tuple[str, Decoded | DeadLetter]) -> tuple[Iterable[Out], bool]:
         self.key, item = value
+        if isinstance(item, DeadLetter):
+            return self._dead_letter(item)
         held = self.guard.size
         try:
             outcome = device_event(self.rt.core, self.rt.secret, self.key, self.profile,
@@ -209,11 +242,12 @@ class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded], Out,
         return self.key, copy.deepcopy(self.profile), copy.deepcopy(self.guard)
 
 
-class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
-                                            tuple[str, CustomerState | None, KeyGuard]]):
+class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded] | tuple[str, DeadLetter],
+                                            Out, tuple[str, CustomerState | None, KeyGuard]]):
     """Known-customer tier: features, stage, triggers and decisions.
 
-    Items are `(forward, decoded)`; snapshots are `(key, state, guard)`.
+    Items are `(forward, decoded)` or `(customer key, dead letter)`; snapshots are
+    `(key, state, guard)`.
     """
 
     def __init__(self, rt: Runtime,
@@ -229,8 +263,13 @@ class KnownLogic(_KeyedLogic, StatefulLogic[tuple[Forward, Decoded], Out,
     def _customer(self) -> CustomerState | None:
         return self.state
 
-    def on_item(self, value: tuple[Forward, Decoded]) -> tuple[Iterable[Out], bool]:
-        fwd, item = value
+    def on_item(self, value: tuple[Forward, Decoded] | tuple[str, DeadLetter]
+                ) -> tuple[Iterable[Out], bool]:
+        head, item = value
+        if isinstance(item, DeadLetter):
+            return self._dead_letter(item)
+        assert isinstance(head, Forward)
+        fwd = head
         self.key = fwd.user_key
         held = self.guard.size
         try:
