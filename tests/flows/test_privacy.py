@@ -1,22 +1,35 @@
-"""Privacy and input hygiene in the flow: forget me (down to the recovery store's bytes),
-consent withdrawal, duplicate messageIds (and corrected resends) and idle-state expiry."""
+"""Privacy and input hygiene in the flow: forget me (down to the recovery store's bytes and the
+dead letters of later records), consent withdrawal, duplicate messageIds (and corrected
+resends) and idle-state expiry."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 from prometheus_client import REGISTRY
 
+from features.deadletter import REDACTED, DeadLetter
 from features.guard import KeyGuard
-from features.identity import customer_key
+from features.identity import customer_key, device_id, known_id, payload_routing_id
+from features.intake import forget_request
 from features.schema import RawRecord
 from features.state import Slot
+from flows.dataflow import build_flow
+from flows.runtime import Runtime
 from flows.settings import Settings
+from flows.store import init_store
 from tests.flows.replay import SETTINGS, final_snapshots, run_with_crashes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GONE, DEVICE, NAME = "u-gone-4711", "a-gone-4711", "Zelda"
 
@@ -210,3 +223,156 @@ def test_a_corrected_resend_of_a_dead_lettered_event_is_processed(make_event, tm
         got, want = got.state, want.state
     assert got.row[Slot.CART_VALUE] == 40.0
     assert got.row.tobytes() == want.row.tobytes()
+
+
+# --- dead letters of an erased customer: the record meets the key's tombstone and is redacted
+
+KEEP = "u-keep-0815"
+
+
+def _bad(user: str | None, anon: str | None, name: str) -> bytes:
+    """A record rejected at decode (`bad_timestamp`, the message quoting it) that names its
+    sender and carries a first name."""
+    ev: dict[str, Any] = {"type": "identify", "timestamp": f"{name}'s birthday",
+                          "traits": {"firstName": name}}
+    if user is not None:
+        ev["userId"] = user
+    if anon is not None:
+        ev["anonymousId"] = anon
+    return orjson.dumps(ev)
+
+
+UNKEYABLE = b'{"type": "page", "userId": "u-half'  # invalid JSON: no identity to read
+
+
+def _lines(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+
+def _replay(src: Path, tmp: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "replay", str(src), "--out", str(tmp / "d.jsonl"),
+         "--dead-letters", str(tmp / "dl.jsonl"), "--recovery-dir", str(tmp / "state"),
+         "--metrics-port", "0", "--no-progress"],
+        cwd=ROOT, capture_output=True, timeout=180)
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, err[-3000:]
+    return orjson.loads(err[err.index("{"):])
+
+
+def _minute(m: float) -> float:
+    return (datetime(2026, 3, 2, tzinfo=UTC) + timedelta(minutes=m)).timestamp()
+
+
+def _assert_redacted(dead: list[dict[str, Any]], blob: bytes, keep: bytes,
+                     reasons: list[str]) -> None:
+    """Her dead letters kept only their reason; the other customer's and the unkeyable
+    line's are whole; no byte of her id, device or name is left."""
+    for secret_bit in (GONE, DEVICE, NAME):
+        assert secret_bit.encode() not in blob, secret_bit
+    redacted = [d for d in dead if d.get("redacted")]
+    assert sorted(d["reason"] for d in redacted) == sorted(reasons)
+    for d in redacted:
+        assert (d["payload"], d["message"]) == ("", REDACTED)
+    whole = {d["payload"].encode(): d["reason"] for d in dead if not d.get("redacted")}
+    assert whole == {keep: "bad_timestamp", UNKEYABLE: "invalid_json"}
+
+
+def test_dead_letters_of_an_erased_customer_are_redacted_after_a_restart(make_event, tmp_path):
+    """Run 1 learns her name and erases her (`journey forget --user-id`'s privileged request);
+    run 2 resumes from `--recovery-dir` and gets her malformed records (by id, and by the
+    device linked to her) beside another customer's and an unkeyable line."""
+    src = tmp_path / "events.jsonl"
+    src.write_bytes(_lines([
+        *_shop(make_event, KEEP, None, 0),
+        make_event("identify", user=GONE, anon=DEVICE, minute=5, traits={"firstName": NAME}),
+        *_shop(make_event, GONE, DEVICE, 6),
+    ]) + forget_request(GONE, None, _minute(20)).payload + b"\n")
+    first = _replay(src, tmp_path)
+    assert first["dead_letters"] == 0
+    keep = _bad(KEEP, None, "Yara")
+    with src.open("ab") as f:
+        f.write(b"\n".join([_bad(GONE, None, NAME), _bad(None, DEVICE, NAME), keep,
+                            UNKEYABLE]) + b"\n")
+    second = _replay(src, tmp_path)
+    assert second["dead_letters"] == 4  # all counted, redacted or not
+    blob = (tmp_path / "dl.jsonl").read_bytes()
+    _assert_redacted([orjson.loads(x) for x in blob.splitlines()], blob, keep,
+                     ["bad_timestamp"] * 2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_dead_letters_of_an_erased_customer_are_redacted_in_the_same_run(make_event, tmp_path,
+                                                                          workers):
+    """One record per epoch, so every keyed step sees her request before her later records
+    (bytewax runs a stateful step's epochs in order, whatever path the items took). Her
+    records rejected at decode and by the collector (which come as dead letters) are
+    redacted; a dead letter naming a key that holds nothing leaves no state behind; every
+    record is acknowledged exactly once."""
+    records = _records([
+        *_shop(make_event, KEEP, None, 0),
+        make_event("identify", user=GONE, anon=DEVICE, minute=5, traits={"firstName": NAME}),
+        *_shop(make_event, GONE, DEVICE, 6),
+        make_event("track", "Forget Me", user=GONE, anon=DEVICE, minute=20),
+    ])
+    keep = _bad(KEEP, None, "Yara")
+    strangers = [_bad("u-stranger", None, "Xena"), _bad(None, "a-stranger", "Xena")]
+    records += [RawRecord(b, "events", "t") for b in
+                (_bad(GONE, None, NAME), _bad(None, DEVICE, NAME), keep, UNKEYABLE, *strangers)]
+    collector = DeadLetter("not_privileged", f"consent for {NAME} needs a server-side key",
+                           _bad(GONE, DEVICE, NAME), "events", "t", "IntakeError")
+    records = [*records, collector, *_records(_shop(make_event, KEEP, None, 30))]
+    redacted = REGISTRY.get_sample_value("journey_dead_letters_redacted_total") or 0.0
+    rt = Runtime(SETTINGS)
+    rt.track("t")
+    dead: list[tuple[str, str]] = []
+    init_store(tmp_path / "db", 1)
+    flow = build_flow(SETTINGS, source=TestingSource(records), decisions=TestingSink([]),
+                      dead_letters=TestingSink(dead), runtime=rt)
+    run = {"epoch_interval": timedelta(0), "recovery_config": RecoveryConfig(tmp_path / "db")}
+    if workers == 1:
+        run_main(flow, **run)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers, **run)
+
+    assert rt.done("t") == len(records)  # acknowledged = processed + dead-lettered
+    assert rt.dead_letters == len(dead) == 7
+    assert (REGISTRY.get_sample_value("journey_dead_letters_redacted_total") or 0.0) \
+        - redacted == 3
+    mine = [orjson.loads(line) for _, line in dead]
+    _assert_redacted([d for d in mine if b"Xena" not in d["payload"].encode()],
+                     "\n".join(line for _, line in dead if "Xena" not in line).encode(), keep,
+                     ["bad_timestamp", "bad_timestamp", "not_privileged"])
+    assert sorted(d["payload"].encode() for d in mine if b"Xena" in d["payload"].encode()) \
+        == sorted(strangers)
+    secret = SETTINGS.secret.encode()
+    held = {k for _, k in final_snapshots(tmp_path / "db")}
+    assert customer_key(known_id(KEEP), secret) in held
+    assert not held & {customer_key(known_id("u-stranger"), secret),
+                       customer_key(device_id("a-stranger"), secret)}
+
+
+@pytest.mark.parametrize(("payload", "named"), [
+    (b'{"userId": "u1", "anonymousId": "a1", "type": 7}', ("u:u1", True)),
+    (b'{"userId": 42}', ("u:42", True)),  # a number, as decode reads it
+    (b'{"userId": {"id": "u1"}, "anonymousId": "a1"}', ("a:a1", False)),
+    (b'{"userId": "", "anonymousId": "a1"}', ("a:a1", False)),
+    (b'{"anonymousId": true}', None),
+    (b'["u1"]', None),
+    (UNKEYABLE, None),
+    (b'{"userId": "p\xff"}', None),
+])
+def test_a_rejected_record_is_routed_by_the_identity_its_bytes_name(payload, named):
+    assert payload_routing_id(payload) == named
+
+
+def test_a_redacted_dead_letter_keeps_why_and_where_but_not_what():
+    d = DeadLetter("bad_timestamp", 'timestamp "Zelda" is not ISO-8601', b'{"x": "Zelda"}',
+                   "events", "p0").redact()
+    assert (d.reason, d.stream, d.origin, d.error_class) == ("bad_timestamp", "events", "p0",
+                                                             "DecodeError")
+    assert (d.payload, d.message, d.redacted) == (b"", REDACTED, True)
+    assert ("journey.errors.redacted", b"true") in d.headers()
+    assert b"Zelda" not in d.to_json() + b"".join(v for _, v in d.headers())
+    assert orjson.loads(d.to_json())["redacted"] is True
+    assert "redacted" not in orjson.loads(DeadLetter("r", "m", b"p").to_json())
