@@ -26,7 +26,7 @@ from engine.policy import Policy
 from engine.routing import DeviceProfile, Forward, device_event, known_event
 from features.decode import EARLIEST, decode
 from features.guard import KeyGuard
-from features.identity import customer_key, routing_id
+from features.identity import customer_key, device_id, known_id, routing_id
 from features.schema import Event
 from features.state import CustomerState, Slot
 from features.watermark import Watermark
@@ -137,7 +137,7 @@ class Engine:
                context: Mapping[str, float] | None = None,
                ts: float | None = None) -> Decision | None:
         """Explicit decision request for a known customer (optionally with context signals)."""
-        key = self._key("u:" + customer_id)
+        key = self._key(known_id(customer_id))
         state = self._state(key, customer_id, True)
         now = ts if ts is not None else max(state.row[Slot.LAST_SEEN], self.watermark)
         if context and state.region:
@@ -165,10 +165,10 @@ class Engine:
 
     def features(self, customer_id: str) -> dict[str, Any]:
         """Named feature values (model vector and rule values) and the stage, for inspection."""
-        key = self._key("u:" + customer_id)
+        key = self._key(known_id(customer_id))
         state = self.states.get(key)
         if state is None:
-            profile = self.devices.get(self._key("a:" + customer_id))
+            profile = self.devices.get(self._key(device_id(customer_id)))
             state = profile.state if profile is not None else None
         if state is None:
             return {}

@@ -19,7 +19,7 @@ from engine import metrics
 from engine.decision import SCHEMA_VERSION, Decision
 from features.deadletter import DeadLetter
 from features.errors import JourneyError
-from features.identity import customer_key
+from features.identity import customer_key, known_id
 from features.schema import RawRecord
 from flows.settings import Settings, kafka_settings
 
@@ -190,7 +190,7 @@ def kafka_sink(settings: Settings) -> KafkaSink:
 
 def decision_message(settings: Settings, d: Decision) -> KafkaSinkMessage[bytes, bytes]:
     """A decision keyed by the keyed hash of the customer id (no raw id in the key)."""
-    key = customer_key("u:" + d.customer_id, settings.secret.encode()).encode()
+    key = customer_key(known_id(d.customer_id), settings.secret.encode()).encode()
     return KafkaSinkMessage(key, d.to_json(), topic=settings.decisions_topic,
                             headers=[("journey.schema", SCHEMA_VERSION.encode())])
 
