@@ -31,6 +31,7 @@ __all__ = [
     "REWARD_RATE",
     "SKIPPED",
     "STATE_BYTES",
+    "STORE_SCRUBS",
     "TIMERS_FIRED",
     "UPLIFT",
     "channel_by",
@@ -99,6 +100,10 @@ UNKNOWN_ITEMS = Counter("journey_unknown_items_total",
 NO_DECISION = Counter("journey_no_decision_total",
                       "Decision requests and timers that got no decision, by reason", ["reason"])
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
+STORE_SCRUBS = Counter(
+    "journey_store_scrubs_total",
+    "Rewrites of the recovery store while the flow runs (after erasures), by result: ok or"
+    " failed (the bytes stay until the next start; see the log)", ["result"])
 DEDUPE_IDS = Gauge(
     "journey_dedupe_ids",
     "Message ids remembered to drop duplicates (this process), by store: keys (the last 32"
