@@ -33,7 +33,7 @@ from flows.progress import Progress, events_seen
 from flows.runtime import get_runtime
 from flows.settings import DEV_SECRET, ENV_PREFIX, Settings, kafka_settings
 from flows.sources import JsonlSource
-from flows.store import init_store, resumed_parts, scrub
+from flows.store import LiveScrub, init_store, resumed_parts, scrub, scrub_delay
 from flows.subscriber import DecisionSubscriber
 
 __all__ = ["main"]
@@ -237,6 +237,9 @@ def _execute(settings: Settings) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     run = {"workers_per_process": settings.workers, "recovery_config": recovery,
            "epoch_interval": timedelta(seconds=settings.snapshot_interval)}
+    if settings.recovery_dir:  # after erasures, while running (`flows.store`)
+        rt.scrubs = LiveScrub(Path(settings.recovery_dir), scrub_delay(
+            settings.snapshot_interval, settings.backup_interval)).start()
     started = time.perf_counter()
     try:
         if settings.progress:
@@ -244,11 +247,15 @@ def _execute(settings: Settings) -> dict[str, Any]:
                 cli_main(flow, **run)
         else:
             cli_main(flow, **run)
-        if settings.recovery_dir:  # a clean stop: nothing of a deleted snapshot stays
+        if rt.scrubs is not None:  # a clean stop: nothing of a deleted snapshot stays
+            rt.scrubs.stop()
             scrub(Path(settings.recovery_dir))
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if rt.scrubs is not None:
+            rt.scrubs.stop()
+            rt.scrubs = None
         if collector is not None:
             collector.stop()
         if rt.lag is not None:

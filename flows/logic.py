@@ -123,6 +123,8 @@ class _KeyedLogic:
     def _settled(self, item: Decoded, outcome: Outcome) -> list[Out]:
         """Emit what the step produced; acknowledge the event unless it moves on."""
         erased: list[Out] = [("forgotten", Forgotten(self.key))] if outcome.erased else []
+        if outcome.erased:
+            self.rt.erased()
         if outcome.forward is not None:  # acknowledged where it lands
             return [*erased, ("forward", (outcome.forward, item))]
         out = erased + _outputs(self.rt, outcome.result)

@@ -17,6 +17,7 @@ from features.watermark import Watermark
 from flows.collector import QueueForwarder
 from flows.kafka import LagMonitor
 from flows.settings import Settings
+from flows.store import LiveScrub
 
 __all__ = ["Runtime", "get_runtime"]
 
@@ -47,6 +48,8 @@ class Runtime:
         """Events the embedded HTTP collector accepted, for `--source collector`."""
         self.lag: LagMonitor | None = None
         """Consumer-lag probe, with `--source kafka`."""
+        self.scrubs: LiveScrub | None = None
+        """Rewrites the recovery store after erasures, with `--recovery-dir`."""
 
     def observe(self, ts: float) -> None:
         """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""
@@ -89,6 +92,12 @@ class Runtime:
         """How many records from a tracked `origin` have been fully handled."""
         with self._lock:
             return self._done.get(origin, 0)
+
+    def erased(self) -> None:
+        """A customer or device was erased: its superseded snapshots must leave the recovery
+        store's files, not only its tables (`flows.store.LiveScrub`)."""
+        if self.scrubs is not None:
+            self.scrubs.due()
 
     def count_dead_letter(self) -> None:
         """Progress counter (the Prometheus metric is counted by reason elsewhere)."""

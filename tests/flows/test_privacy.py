@@ -1,11 +1,14 @@
-"""Privacy and input hygiene in the flow: forget me (down to the recovery store's bytes and the
-dead letters of later records), consent withdrawal, duplicate messageIds (and corrected
-resends) and idle-state expiry."""
+"""Privacy and input hygiene in the flow: forget me (down to the recovery store's bytes, also
+while the flow runs, and the dead letters of later records), consent withdrawal, duplicate
+messageIds (and corrected resends) and idle-state expiry."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +29,9 @@ from features.state import Slot
 from flows.dataflow import build_flow
 from flows.runtime import Runtime
 from flows.settings import Settings
-from flows.store import init_store
+from flows.store import init_store, scrub_delay
 from tests.flows.replay import SETTINGS, final_snapshots, run_with_crashes
+from tests.flows.test_collector import _free_port, _iso, _post, _wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +109,83 @@ def test_forget_me_erases_everywhere_and_later_events_are_skipped(make_event, tm
         blob = f.read_bytes()
         for secret_bit in (GONE, DEVICE, NAME, "zelda@example.com"):
             assert secret_bit.encode() not in blob, (f.name, secret_bit)
+
+
+LIVE, LIVE_NAME, WRITE, ADMIN = "u-live-4711", "Wilhelmina", "live-write-key", "live-admin-key"
+
+
+def _store_holds(db: Path, *bits: str) -> set[str]:
+    """Which of `bits` some file of the store holds (the partitions, WAL and shm included)."""
+    blobs = [f.read_bytes() for f in db.glob("part-*.sqlite3*")]
+    return {b for b in bits if any(b.encode() in blob for blob in blobs)}
+
+
+def _deadline(what: str, done: Callable[[], bool], proc: subprocess.Popen[bytes],
+              timeout: float = 60.0) -> float:
+    """Poll `done` while the flow runs; the seconds it took."""
+    start = time.monotonic()
+    while not done():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() - start < timeout, f"{what} within {timeout} s"
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("backup", [0.0, 1.0])
+def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path, backup):
+    """`journey run --source collector --recovery-dir`, kept running: her snapshot reaches
+    the store's files; an admin erases her; her id and name leave every file of the store,
+    WAL and shm included, within `scrub_delay` (the live scrub, after bytewax deleted her
+    superseded snapshots: `--backup-interval` later), while the flow goes on serving."""
+    interval = 0.5
+    db, out, port = tmp_path / "db", tmp_path / "decisions.jsonl", _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--source", "collector",
+         "--collector-port", str(port), "--write-keys", WRITE, "--admin-keys", ADMIN,
+         "--recovery-dir", str(db), "--snapshot-interval", str(interval),
+         "--backup-interval", str(backup),
+         "--out", str(out), "--dead-letters", str(tmp_path / "dead.jsonl"),
+         "--metrics-port", "0", "--no-progress"],
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+
+    def send(key: str, *events: dict[str, Any]) -> None:
+        assert _post(url, "/v1/batch", {"batch": list(events)}, key=key)[0] == 200
+
+    def shop(user: str, name: str, n: int) -> list[dict[str, Any]]:
+        ts = _iso(datetime.now(UTC))
+        return [{"type": "identify", "userId": user, "messageId": f"{user}-id-{n}",
+                 "timestamp": ts, "traits": {"firstName": name, "email_opt_in": True}},
+                {"type": "page", "userId": user, "messageId": f"{user}-pg-{n}", "timestamp": ts,
+                 "name": "Product", "properties": {"placement": "product_page"}}]
+
+    def decided(user: str) -> bool:
+        return out.exists() and any(orjson.loads(line)["customer_id"] == user
+                                    for line in out.read_text().splitlines())
+
+    try:
+        _wait_healthy(url, proc)
+        send(WRITE, *shop(KEEP, "Yara", 0), *shop(LIVE, LIVE_NAME, 0))
+        _deadline("her snapshot in the store",
+                  lambda: _store_holds(db, LIVE, LIVE_NAME) == {LIVE, LIVE_NAME}, proc)
+        send(ADMIN, {"type": "track", "event": "Forget Me", "userId": LIVE,
+                     "messageId": "forget-live", "timestamp": _iso(datetime.now(UTC))})
+        took = _deadline("her bytes gone from the store", lambda: not _store_holds(
+            db, LIVE, LIVE_NAME), proc, timeout=scrub_delay(interval, backup) + 30)
+        print(f"erasure to clean store files: {took:.1f} s")
+        send(WRITE, *shop("u-after-4711", "Xenia", 0))  # the flow still serves
+        _deadline("a decision after the scrub", lambda: decided("u-after-4711"), proc)
+        assert KEEP.encode() in b"".join(f.read_bytes() for f in db.glob("part-*.sqlite3*"))
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    assert b"live scrub failed" not in stderr
+    assert not _store_holds(db, LIVE, LIVE_NAME)
 
 
 def test_a_resent_message_id_is_processed_once(make_event, tmp_path):
