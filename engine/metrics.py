@@ -14,6 +14,7 @@ __all__ = [
     "CONSUMER_LAG",
     "CUSTOMERS",
     "DEAD_LETTERS",
+    "DEAD_LETTERS_DROPPED",
     "DEAD_LETTERS_REDACTED",
     "DECISIONS",
     "DECISIONS_BY_CHANNEL",
@@ -53,6 +54,9 @@ __all__ = [
 EVENTS = Counter("journey_events_total", "Input records decoded, by call type", ["type"])
 DEAD_LETTERS = Counter("journey_dead_letters_total", "Records dead-lettered, by reason",
                        ["reason"])
+DEAD_LETTERS_DROPPED = Counter(
+    "journey_collector_dead_letters_dropped_total",
+    "Rejected events or requests not stored because their source spent its dead-letter budget")
 DEAD_LETTERS_REDACTED = Counter(
     "journey_dead_letters_redacted_total",
     "Dead letters written without their payload and message: the record named an erased"

@@ -30,7 +30,6 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
-from prometheus_client import Counter
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -66,9 +65,6 @@ the connection is closed unread."""
 RETRY_AFTER_SECONDS = 1
 """What a 429 or 503 asks the client to wait (Segment's clients honour `Retry-After`)."""
 
-DEAD_LETTERS_DROPPED = Counter(
-    "journey_collector_dead_letters_dropped_total",
-    "Rejected events or requests not stored because their source spent its dead-letter budget")
 
 class DeadLetterBudget:
     """Bytes of dead letters each source (client address, write key) may store: a token
@@ -288,7 +284,7 @@ class Collector:
                 out.append(DeadLetter(r.code, r.message, r.payload, "events", origin,
                                       "IntakeError"))
             else:
-                DEAD_LETTERS_DROPPED.inc()
+                metrics.DEAD_LETTERS_DROPPED.inc()
         return out
 
     def _rejected(self, e: IntakeError, client: str,
@@ -302,7 +298,7 @@ class Collector:
             if self._draining:
                 return self._refused()
             if not self.budget.allow(_sources(client, key), len(e.payload)):
-                DEAD_LETTERS_DROPPED.inc()
+                metrics.DEAD_LETTERS_DROPPED.inc()
                 self.counts["dead_letters_dropped"] += 1
                 return e.status, reply, {}
             dead = DeadLetter(e.code, e.message, e.payload, "events", "collector",
