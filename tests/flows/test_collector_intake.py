@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.metrics import DEAD_LETTERS_DROPPED
 from features.deadletter import DeadLetter
 from features.intake import PRIVILEGED_FIELD
 from features.schema import RawRecord
-from flows.collector import DEAD_LETTERS_DROPPED, Collector, DeadLetterBudget, QueueForwarder
+from flows.collector import Collector, DeadLetterBudget, QueueForwarder
 from tests.flows import test_collector
 from tests.flows.test_collector import _track
 
