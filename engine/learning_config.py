@@ -25,6 +25,9 @@ class LearningConfig:
     `value_prior_weight`: pseudo-responses at the declared `value` behind each action's
     learned value per response.
     `fatigue`: whether contact-fatigue crosses enter the model (recent contacts, ignores).
+    `covariance_budget`: floats the full posterior covariances may take (rows × features²
+    per block); blocks that fit keep one, from the most shared (channel, kind, shared
+    crosses) to the per-treatment rows, and the rest stay diagonal. 0: diagonal throughout.
     `memory`: examples over which evidence fades (every weight's data precision is
     multiplied by `exp(-eb_every / memory)` at each empirical-Bayes step), so tastes that
     drift are followed; 0 keeps every example forever.
@@ -36,6 +39,7 @@ class LearningConfig:
     max_precision: float = 1e4
     value_prior_weight: float = 5.0
     fatigue: bool = True
+    covariance_budget: int = 2_000_000
     memory: float = 0.0
 
     @classmethod

@@ -45,27 +45,73 @@ BLOCKS = ("channel", "kind", "category", "action", "treatment")
 _NO_CATEGORY = "<none>"
 
 
+def _full_blocks(shapes: dict[str, tuple[int, int]], budget: int) -> set[str]:
+    """The blocks that keep a full covariance: every one whose rows × columns² floats fit
+    in what `budget` has left, taken from the most shared (fewest rows) to the least."""
+    full: set[str] = set()
+    left = budget
+    for name, (rows, cols) in sorted(shapes.items(), key=lambda kv: kv[1][0]):
+        need = rows * cols * cols
+        if need <= left:
+            full.add(name)
+            left -= need
+    return full
+
+
 @dataclass(slots=True)
 class _Block:
-    """A named weight matrix (rows × columns) with curvature and one prior precision."""
+    """A named weight matrix (rows × columns) with its posterior and one prior precision.
+
+    `h` accumulates each weight's data precision (the diagonal of the Laplace Hessian). A
+    block with `S` (rows × columns × columns) keeps each row's full posterior covariance
+    too, updated by Sherman–Morrison at every example, so correlated features (most of the
+    customer vector) are learned at the rate of a second-order method; without it the
+    posterior is diagonal, `1 / (tau + h)` (`learning.covariance_budget` decides which).
+    """
 
     rows: tuple[str, ...]
     cols: tuple[str, ...]
     w: np.ndarray
     h: np.ndarray
     tau: float
+    S: np.ndarray | None = None
+    dirty: set[int] = field(default_factory=set)
+    """Rows whose `S` changed since the weight board last copied them."""
 
     @classmethod
-    def zeros(cls, rows: tuple[str, ...], cols: tuple[str, ...], tau: float) -> _Block:
+    def zeros(cls, rows: tuple[str, ...], cols: tuple[str, ...], tau: float, *,
+              full: bool = False) -> _Block:
         shape = (len(rows), len(cols))
-        return cls(rows, cols, np.zeros(shape), np.zeros(shape), tau)
+        S = (np.broadcast_to(np.eye(len(cols)) / tau, (len(rows), len(cols), len(cols))).copy()
+             if full else None)
+        return cls(rows, cols, np.zeros(shape), np.zeros(shape), tau, S, set(range(len(rows))))
 
-    def remap(self, rows: tuple[str, ...], cols: tuple[str, ...]) -> tuple[_Block, int, int]:
-        """This block over new row/column names: kept where names match, prior elsewhere.
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.rows, self.cols, self.w, self.h, self.tau, self.S, self.dirty)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        # a snapshot from before full covariances holds the first five fields: diagonal,
+        # and `bind` gives it a covariance if its block now keeps one
+        rows, cols, w, h, tau, *rest = state
+        S = rest[0] if rest else None
+        dirty = rest[1] if len(rest) > 1 else set()
+        for name, value in (("rows", rows), ("cols", cols), ("w", w), ("h", h), ("tau", tau),
+                            ("S", S), ("dirty", dirty)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def full(self) -> bool:
+        """Whether this block keeps each row's full posterior covariance."""
+        return self.S is not None
+
+    def remap(self, rows: tuple[str, ...], cols: tuple[str, ...], *,
+              full: bool) -> tuple[_Block, int, int]:
+        """This block over new row/column names: kept where names match, prior elsewhere
+        (a kept row keeps its covariance over the kept columns: their marginal).
         Returns (block, rows kept, rows dropped)."""
-        if rows == self.rows and cols == self.cols:
+        if rows == self.rows and cols == self.cols and full == self.full:
             return self, len(rows), 0
-        out = _Block.zeros(rows, cols, self.tau)
+        out = _Block.zeros(rows, cols, self.tau, full=full)
         old_r = {r: i for i, r in enumerate(self.rows)}
         old_c = {c: j for j, c in enumerate(self.cols)}
         ri = [(i, old_r[r]) for i, r in enumerate(rows) if r in old_r]
@@ -75,7 +121,49 @@ class _Block:
             new_j, src_j = map(list, zip(*cj, strict=True))
             out.w[np.ix_(new_i, new_j)] = self.w[np.ix_(src_i, src_j)]
             out.h[np.ix_(new_i, new_j)] = self.h[np.ix_(src_i, src_j)]
+            if out.S is not None:
+                for i, k in zip(new_i, src_i, strict=True):
+                    if self.S is not None:
+                        out.S[i][np.ix_(new_j, new_j)] = self.S[k][np.ix_(src_j, src_j)]
+                    else:
+                        out.S[i][new_j, new_j] = 1.0 / (self.tau + self.h[k, src_j])
         return out, len(ri), len(self.rows) - len(ri)
+
+    def variance(self) -> np.ndarray:
+        """Each weight's posterior variance (rows × columns)."""
+        if self.S is not None:
+            return np.diagonal(self.S, axis1=1, axis2=2)
+        return 1.0 / (self.tau + self.h)
+
+    def gain(self, r: int, v: np.ndarray) -> np.ndarray:
+        """Row `r`'s posterior covariance times input `v` (the direction an example moves
+        the row; `v · gain` is the row's logit variance)."""
+        if self.S is not None:
+            return self.S[r] @ v
+        return v / (self.tau + self.h[r])
+
+    def update(self, r: int, v: np.ndarray, gain: np.ndarray, g2: float, delta: float) -> None:
+        """Move row `r` by `delta` along its gain; add the example's curvature `g2 v vᵀ`."""
+        self.w[r] += delta * gain
+        self.h[r] += g2 * v * v
+        if self.S is not None:
+            self.S[r] -= (g2 / (1.0 + g2 * float(v @ gain))) * np.outer(gain, gain)
+            self.dirty.add(r)
+
+    def _reprior(self, tau: float, fade: float = 1.0) -> None:
+        """A full block's covariance under prior precision `tau` and data precision scaled
+        by `fade`: `S = (tau I + fade (S_old⁻¹ - tau_old I))⁻¹`."""
+        assert self.S is not None
+        eye = np.eye(self.S.shape[1])
+        data = np.linalg.inv(self.S) - self.tau * eye
+        self.S = np.linalg.inv(tau * eye + fade * (data + data.transpose(0, 2, 1)) / 2.0)
+        self.dirty.update(range(len(self.rows)))
+
+    def fade(self, factor: float) -> None:
+        """Scale the data precision by `factor` (older evidence counts less)."""
+        if self.S is not None:
+            self._reprior(self.tau, factor)
+        self.h *= factor
 
     def empirical_bayes(self, lo: float, hi: float) -> None:
         """Re-estimate the prior precision from the posteriors of the weights with data."""
@@ -83,8 +171,11 @@ class _Block:
         m = int(seen.sum())
         if m < 8:
             return
-        var = (self.w[seen] ** 2 + 1.0 / (self.tau + self.h[seen])).sum()
-        self.tau = float(min(max(m / var, lo), hi))
+        var = (self.w[seen] ** 2 + self.variance()[seen]).sum()
+        tau = float(min(max(m / var, lo), hi))
+        if self.S is not None and tau != self.tau:
+            self._reprior(tau)
+        self.tau = tau
 
 
 @dataclass(slots=True)
@@ -121,21 +212,24 @@ class ResponseModel:
             "action": tuple(a.id for a in catalog.actions),
             "treatment": tuple(catalog.treatment_id(t) for t in range(catalog.n_treatments)),
         }
+        shared_cols = ("intercept", *(f"attr:{a}" for a in crosses.attribute_names),
+                       *(f"cross:{c}" for c in crosses.names))
+        full = _full_blocks({**{n: (len(r), len(cols)) for n, r in rows.items()},
+                             "shared": (1, len(shared_cols))}, self.config.covariance_budget)
         kept, dropped = 0, 0
         for name in BLOCKS:
             old = self.blocks.get(name)
             if old is None:
-                self.blocks[name] = _Block.zeros(rows[name], cols, tau0)
+                self.blocks[name] = _Block.zeros(rows[name], cols, tau0, full=name in full)
             else:
-                self.blocks[name], k, d = old.remap(rows[name], cols)
+                self.blocks[name], k, d = old.remap(rows[name], cols, full=name in full)
                 if name == "treatment":
                     kept, dropped = k, d
-        shared_cols = ("intercept", *(f"attr:{a}" for a in crosses.attribute_names),
-                       *(f"cross:{c}" for c in crosses.names))
         if self.shared is None:
-            self.shared = _Block.zeros(("all",), shared_cols, tau0)
+            self.shared = _Block.zeros(("all",), shared_cols, tau0, full="shared" in full)
         else:
-            self.shared, _, _ = self.shared.remap(("all",), shared_cols)
+            self.shared, _, _ = self.shared.remap(("all",), shared_cols,
+                                                  full="shared" in full)
         if self.n and dropped:
             log.warning("catalog changed: %d treatments kept their learned rows, %d removed "
                         "were dropped, %d new start at the prior", kept, dropped,
@@ -163,6 +257,15 @@ class ResponseModel:
         lg = sum(float(b.w[self._index[name][t]] @ xf) for name, b in self.blocks.items())
         return lg + float(self.shared.w[0] @ self._shared_input(t, c))
 
+    def logit_variance(self, t: int, x: np.ndarray, c: np.ndarray) -> float:
+        """The posterior variance of treatment `t`'s logit for vector `x` and cross row `c`
+        (blocks independent; within a block, a row's full or diagonal covariance)."""
+        assert self.shared is not None
+        xf = x.astype(np.float64)
+        parts = [(b, int(self._index[name][t]), xf) for name, b in self.blocks.items()]
+        parts.append((self.shared, 0, self._shared_input(t, c)))
+        return sum(float(v @ b.gain(r, v)) for b, r, v in parts)
+
     def predict_proba_one(self, t: int, x: np.ndarray, c: np.ndarray) -> float:
         """P(response) under the posterior mean."""
         return 1.0 / (1.0 + math.exp(-self.logit(t, x, c)))
@@ -171,22 +274,16 @@ class ResponseModel:
         """One labelled decision of treatment `t` (x and c are never mutated)."""
         assert self.shared is not None
         xf = x.astype(np.float64)
-        x2 = xf * xf
-        z = self._shared_input(t, c)
-        z2 = z * z
-        parts = [(b, int(self._index[name][t])) for name, b in self.blocks.items()]
-        sb = self.shared
-        lg = sum(float(b.w[r] @ xf) for b, r in parts) + float(sb.w[0] @ z)
-        s = sum(float(x2 @ (1.0 / (b.tau + b.h[r]))) for b, r in parts)
-        s += float(z2 @ (1.0 / (sb.tau + sb.h[0])))
+        parts = [(b, int(self._index[name][t]), xf) for name, b in self.blocks.items()]
+        parts.append((self.shared, 0, self._shared_input(t, c)))
+        gains = [b.gain(r, v) for b, r, v in parts]
+        lg = sum(float(b.w[r] @ v) for b, r, v in parts)
+        s = sum(float(v @ g) for (_, _, v), g in zip(parts, gains, strict=True))
         p = 1.0 / (1.0 + math.exp(-max(min(lg, 30.0), -30.0)))
         g2 = p * (1.0 - p)
         delta = (float(y) - p) / (1.0 + g2 * s)
-        for b, r in parts:
-            b.w[r] += delta * xf / (b.tau + b.h[r])
-            b.h[r] += g2 * x2
-        sb.w[0] += delta * z / (sb.tau + sb.h[0])
-        sb.h[0] += g2 * z2
+        for (b, r, v), g in zip(parts, gains, strict=True):
+            b.update(r, v, g, g2, delta)
         self.n += 1
         self.positives += int(bool(y))
         if self.n % self.config.eb_every == 0:
@@ -201,7 +298,7 @@ class ResponseModel:
         if cfg.memory > 0:
             fade = math.exp(-cfg.eb_every / cfg.memory)
             for b in blocks:
-                b.h *= fade
+                b.fade(fade)
         for b in blocks:
             b.empirical_bayes(cfg.min_precision, cfg.max_precision)
 
@@ -211,21 +308,54 @@ class ResponseModel:
         """Dense rows for the kernel: (W, b, V, cross weights, cross variances).
 
         `W[t] · x + b[t] + cross_w · crosses[t]` is the logit; `V[t] · x²` plus
-        `cross_v · crosses[t]²` its variance (x[0] is the constant 1, so the intercept's and
-        the attributes' variance sit in `V[:, 0]`).
+        `cross_v · crosses[t]²` the variance of its diagonal blocks (x[0] is the constant 1,
+        so the intercept's and the attributes' variance sit in `V[:, 0]`); the blocks with
+        full covariance add `full_variance(x, crosses)`.
         """
         assert self.shared is not None
         W = sum(b.w[self._index[name]] for name, b in self.blocks.items())
-        V = sum(1.0 / (b.tau + b.h[self._index[name]]) for name, b in self.blocks.items())
+        V = np.zeros_like(W)
+        for name, b in self.blocks.items():
+            if not b.full:
+                V += 1.0 / (b.tau + b.h[self._index[name]])
         sb = self.shared
-        v_s = 1.0 / (sb.tau + sb.h[0])
         na = self._n_attr
         A = self._attributes
         b = sb.w[0, 0] + A @ sb.w[0, 1 : 1 + na]
-        V[:, 0] += v_s[0] + (A * A) @ v_s[1 : 1 + na]
+        cross_v = np.zeros(len(sb.cols) - 1 - na)
+        if not sb.full:
+            v_s = 1.0 / (sb.tau + sb.h[0])
+            V[:, 0] += v_s[0] + (A * A) @ v_s[1 : 1 + na]
+            cross_v = v_s[1 + na :]
         return (np.asarray(W, dtype=np.float32), b.astype(np.float32),
                 np.asarray(V, dtype=np.float32), sb.w[0, 1 + na :].astype(np.float32),
-                v_s[1 + na :].astype(np.float32))
+                cross_v.astype(np.float32))
+
+    def covariances(self) -> dict[str, np.ndarray]:
+        """The full-covariance blocks' `S` (by block name, `shared` included)."""
+        assert self.shared is not None
+        out = {name: b.S for name, b in self.blocks.items() if b.S is not None}
+        if self.shared.S is not None:
+            out["shared"] = self.shared.S
+        return out
+
+    def full_variance(self, S: dict[str, np.ndarray], x: np.ndarray,
+                      crosses: np.ndarray) -> np.ndarray:
+        """Per treatment, the logit variance of the full-covariance blocks `S` (a copy of
+        `covariances()`) for customer vector `x` and its cross rows."""
+        xf = x.astype(np.float64)
+        n = crosses.shape[0]
+        out = np.zeros(n)
+        for name, cov in S.items():
+            if name == "shared":
+                Z = np.concatenate((np.ones((n, 1)), self._attributes,
+                                    crosses.astype(np.float64)), axis=1)
+                out += np.einsum("ti,ij,tj->t", Z, cov[0], Z)
+            else:
+                k, d, _ = cov.shape
+                q = (cov.reshape(k * d, d) @ xf).reshape(k, d) @ xf
+                out += q[self._index[name]]
+        return out
 
 
 @dataclass(slots=True)

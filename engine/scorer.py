@@ -19,19 +19,38 @@ class WeightBoard:
 
     `W, b, V` are the per-treatment parts over the customer vector; `cross_w`/`cross_v` the
     shared weights (and variances) of the customer × action crosses; `value` each treatment's
-    learned value per response. The kernels hold the GIL, so a publish between two kernel
-    calls is seen whole.
+    learned value per response; `S` a copy of the full-covariance blocks (only the rows that
+    changed are copied at a publish). The kernels hold the GIL, so a publish between two
+    kernel calls is seen whole.
     """
 
     def __init__(self, catalog: Catalog, model: ResponseModel, values: ValueModel) -> None:
         self.catalog = catalog
         self.version = 0
+        self.model = model
+        self.S: dict[str, np.ndarray] = {}
         self._action_ids = [a.id for a in catalog.actions]
         self._declared = np.array([a.value for a in catalog.actions], dtype=np.float64)
         self.publish(model, values, count=False)
 
+    def _copy_covariances(self, model: ResponseModel) -> None:
+        blocks = {**model.blocks, "shared": model.shared}
+        fresh: dict[str, np.ndarray] = {}
+        for name, cov in model.covariances().items():
+            block = blocks[name]
+            mine = self.S.get(name)
+            if model is not self.model or mine is None or mine.shape != cov.shape:
+                fresh[name] = cov.copy()
+            else:
+                rows = sorted(block.dirty)
+                mine[rows] = cov[rows]
+                fresh[name] = mine
+            block.dirty.clear()
+        self.S, self.model = fresh, model
+
     def publish(self, model: ResponseModel, values: ValueModel, *, count: bool = True) -> None:
         """Copy the models' current rows in; bump the model version."""
+        self._copy_covariances(model)
         W, b, V, cw, cv = model.export()
         self.W, self.b, self.V, self.cross_w, self.cross_v = W, b, V, cw, cv
         self.vmax = V.max(axis=1)
@@ -77,13 +96,15 @@ class Scorer:
         self._one = kernels.score_one_py if python else kernels.score_one
         self._batch = kernels.score_batch_py if python else kernels.score_batch
 
-    def offsets(self, crosses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The crosses' share of each treatment's logit, and its variance."""
+    def offsets(self, x: np.ndarray, crosses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The crosses' share of each treatment's logit, and the logit variance the kernel
+        does not compute from `V` (the crosses' diagonal part and every full-covariance
+        block's)."""
         w = self.board
-        return (
-            (crosses @ w.cross_w).astype(np.float32),
-            ((crosses * crosses) @ w.cross_v).astype(np.float32),
-        )
+        var = (crosses * crosses) @ w.cross_v
+        if w.S:
+            var = var + w.model.full_variance(w.S, x, crosses)
+        return (crosses @ w.cross_w).astype(np.float32), var.astype(np.float32)
 
     def _catalog_args(self, off: np.ndarray, off_var: np.ndarray) -> tuple[np.ndarray, ...]:
         c, w = self.catalog, self.board
@@ -131,7 +152,7 @@ class Scorer:
         status = np.empty(n, dtype=np.int8)
         topk = np.empty(self.top_k, dtype=np.int64)
         topk_score = np.empty(self.top_k, dtype=np.float64)
-        off, off_var = self.offsets(crosses)
+        off, off_var = self.offsets(x, crosses)
         chosen, prob = self._one(
             x,
             rule,
@@ -171,9 +192,9 @@ class Scorer:
         topk_score = np.empty((nb, self.top_k), dtype=np.float64)
         chosen = np.empty(nb, dtype=np.int64)
         prob = np.empty(nb, dtype=np.float64)
-        w = self.board
-        off = (crosses @ w.cross_w).astype(np.float32)
-        off_var = ((crosses * crosses) @ w.cross_v).astype(np.float32)
+        pairs = [self.offsets(X[r], crosses[r]) for r in range(nb)]
+        off = np.stack([p[0] for p in pairs])
+        off_var = np.stack([p[1] for p in pairs])
         stage_bit = (1 << stages.astype(np.int32)).astype(np.int32)
         trigger_bit = np.array([self.catalog.trigger_bit(t) for t in triggers], dtype=np.int32)
         self._batch(

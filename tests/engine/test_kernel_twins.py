@@ -52,7 +52,7 @@ def test_random_cases_exercise_offsets_and_every_status(catalog, scorers):
     seen: set[int] = set()
     for i in range(150):
         args = _case(rng, catalog, board)
-        off, off_var = fast.offsets(args[2])
+        off, off_var = fast.offsets(args[0], args[2])
         assert off.std() > 0.1 and (off_var > 0).all()
         seen |= set(fast.score(*args, seed=i * 7919).status.tolist())
     assert seen == set(range(len(kernels.STATUS)))

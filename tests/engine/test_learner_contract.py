@@ -13,6 +13,7 @@ names) and starts the new ones at the prior.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import pickle
 from typing import Any, ClassVar
@@ -214,18 +215,32 @@ def test_learning_positives_raises_the_prediction(learner):
 # ----------------------------------------------------------------- ResponseModel specifics
 
 
-def test_export_is_the_kernels_row():
+@pytest.mark.parametrize("budget", [0, 10**9], ids=["diagonal", "full"])
+def test_export_is_the_kernels_row(budget):
+    """The kernel's logit is the model's, and its variance (`V · x²` plus what the scorer
+    adds: the crosses' diagonal part and the full-covariance blocks') the model's posterior
+    variance of that logit, whether the blocks keep full covariances or not."""
     cat = _catalog(BASE)
+    cat = dataclasses.replace(cat, learning=dataclasses.replace(cat.learning,
+                                                                covariance_budget=budget))
     model = _bound(cat)
+    assert all(b.full == bool(budget) for b in (*model.blocks.values(), model.shared))
     for item in _stream(cat, 4, 300):
         model.learn_one(*item)
     W, b, V, cw, cv = model.export()
     assert W.shape == V.shape == (cat.n_treatments, cat.features.size)
     assert W.dtype == b.dtype == V.dtype == cw.dtype == cv.dtype == np.float32
-    assert (V > 0).all() and (cv > 0).all()
+    assert ((V > 0).all() and (cv > 0).all()) if not budget else \
+        (not V.any() and not cv.any())
+    S = {k: v.copy() for k, v in model.covariances().items()}
+    assert bool(S) == bool(budget)
     for t, x, c, _ in _stream(cat, 6, 20):
         lg = float(W[t] @ x) + float(b[t]) + float(c @ cw)
         assert lg == pytest.approx(model.logit(t, x, c), rel=1e-4, abs=1e-5)
+        C = np.zeros((cat.n_treatments, len(c)), dtype=np.float32)
+        C[t] = c
+        var = float(V[t] @ (x * x)) + float((c * c) @ cv) + model.full_variance(S, x, C)[t]
+        assert var == pytest.approx(model.logit_variance(t, x, c), rel=1e-4)
 
 
 def test_an_unseen_model_predicts_one_half_with_the_prior_variance():
@@ -233,8 +248,11 @@ def test_an_unseen_model_predicts_one_half_with_the_prior_variance():
     model = _bound(cat)
     for t, x, c, _ in _stream(cat, 7, 10):
         assert model.predict_proba_one(t, x, c) == 0.5
-    _, _, V, _, _ = model.export()
-    assert np.unique(V[:, 1:]).size == 1  # every row, every feature: the same prior
+        # every row of every block, every feature: the same prior variance
+        xf = x.astype(np.float64)
+        spread = {round(float(xf @ b.gain(r, xf)), 9)
+                  for b in model.blocks.values() for r in range(len(b.rows))}
+        assert len(spread) == 1 and spread.pop() > 0
 
 
 def _by_name(cat: Catalog, model: ResponseModel) -> dict[str, tuple[dict[str, float], ...]]:
