@@ -9,10 +9,12 @@ action crosses (`engine.crosses`):
 with blocks `channel`, `kind`, `category`, `action` and `treatment`, so a new email offer
 starts from what email, its kind and its category have taught, and only its own residual
 has to be learned (each treatment shrunk toward the shared model, as Vowpal Wabbit's
-`cb_explore_adf` shares through interactions). Every weight has a Gaussian posterior with
-diagonal precision `tau_b + h` (Laplace; `h` accumulates `p(1-p) z²`); an example moves the
-mean by the damped step of assumed-density filtering, `Δ = (y - p) / (1 + p(1-p) s)` with
-`s` the logit's posterior variance, which needs no learning rate and cannot overshoot. Each
+`cb_explore_adf` shares through interactions). Every row of a block has a Gaussian posterior
+(Laplace): a full covariance `S = (tau_b I + H)⁻¹`, `H` accumulating `p(1-p) z zᵀ`
+(Sherman–Morrison per example), for the blocks that fit `learning.covariance_budget`, else
+the diagonal `1 / (tau_b + h)`. An example moves each row's mean by `Δ · S z`, the damped
+step of assumed-density filtering `Δ = (y - p) / (1 + p(1-p) s)` with `s` the logit's
+posterior variance, which needs no learning rate and cannot overshoot. Each
 block's prior precision `tau_b` starts from `learning.prior_logit_sd` and is re-estimated from
 the data every `learning.eb_every` examples (EM for a Gaussian prior's variance: empirical
 Bayes), so no prior is tuned to one world.

@@ -350,3 +350,75 @@ def test_value_model_rows_follow_action_ids_across_catalogs():
             action = tid.split("@")[0]
             declared = next(a.value for a in cat.actions if a.id == action)
             assert v == (15.0 if action == "a_shoes" else declared), (text, tid)
+
+
+# ----------------------------------------------------------------- full covariances
+
+
+def _with(cat: Catalog, **learning: Any) -> Catalog:
+    return dataclasses.replace(cat, learning=dataclasses.replace(cat.learning, **learning))
+
+
+@pytest.mark.parametrize("memory", [0.0, 400.0], ids=["keep", "fade"])
+def test_a_full_row_is_the_inverse_of_its_prior_plus_its_data(memory):
+    """Sherman–Morrison at every example, re-inversion at every empirical-Bayes step and
+    fading keep each full row's covariance `S` = (tau I + H)⁻¹ with H the row's data
+    precision: symmetric, positive definite, its diagonal the accumulated `h`."""
+    cat = _with(_catalog(BASE), eb_every=50, memory=memory)
+    model = _bound(cat)
+    taus = []
+    for i, item in enumerate(_stream(cat, 8, 400)):
+        model.learn_one(*item)
+        if i % 50 == 49:
+            taus.append(model.blocks["channel"].tau)
+    assert len(set(taus)) > 1  # the prior moved: re-inverted under a new tau
+    for block in (*model.blocks.values(), model.shared):
+        assert block.full
+        d = len(block.cols)
+        for r in range(len(block.rows)):
+            S = block.S[r]
+            assert np.allclose(S, S.T, atol=1e-10)
+            assert np.linalg.eigvalsh(S).min() > 0
+            H = np.linalg.inv(S) - block.tau * np.eye(d)
+            assert np.allclose(np.diag(H), block.h[r], rtol=1e-5, atol=1e-7)
+
+
+def test_the_budget_keeps_full_covariances_for_the_most_shared_blocks_first():
+    cat = _catalog(BASE)
+    d = cat.features.size
+    base = _bound(cat)
+    fewest = sorted(base.blocks, key=lambda name: len(base.blocks[name].rows))[:2]
+    need = sum(len(base.blocks[name].rows) * d * d for name in fewest)
+    model = _bound(_with(cat, covariance_budget=need + len(base.shared.cols) ** 2))
+    assert {name for name, b in model.blocks.items() if b.full} == set(fewest)
+    assert model.shared.full
+    assert not any(b.full for b in _bound(_with(cat, covariance_budget=need - 1)).blocks
+                   .values() if len(b.rows) > len(base.blocks[fewest[0]].rows))
+    assert not _bound(_with(cat, covariance_budget=0)).shared.full
+
+
+def test_a_snapshot_from_before_full_covariances_resumes_and_gains_them():
+    """An older pickle of a block holds five fields (no `S`): it loads diagonal, and `bind`
+    gives it a covariance equal to its diagonal posterior, so nothing learned is lost."""
+    cat, trained = _trained_diagonal()
+    old = pickle.loads(pickle.dumps(trained))
+    for block in (*old.blocks.values(), old.shared):
+        state = block.__getstate__()[:5]
+        block.__setstate__(state)
+        assert not block.full and block.dirty == set()
+    model = _bound(cat, old)
+    for name, block in model.blocks.items():
+        was = trained.blocks[name]
+        assert block.full and np.array_equal(block.w, was.w)
+        assert np.allclose(np.diagonal(block.S, axis1=1, axis2=2), 1.0 / (was.tau + was.h))
+    probe = _stream(cat, 9, 5)
+    assert [model.logit(t, x, c) for t, x, c, _ in probe] == \
+        [trained.logit(t, x, c) for t, x, c, _ in probe]
+
+
+def _trained_diagonal() -> tuple[Catalog, ResponseModel]:
+    cat = _catalog(BASE)
+    model = _bound(_with(cat, covariance_budget=0))
+    for item in _stream(cat, 11, 300):
+        model.learn_one(*item)
+    return cat, model
