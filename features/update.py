@@ -286,10 +286,10 @@ def apply_event(state: CustomerState, event: Event, layout: Layout,
     rating: float | None = None
     if event.type == "track":
         rating = _apply_track(state, event, layout)
-        _apply_consent(state, event, channels)
     elif event.type == "identify":
         _apply_profile(state, event)
-        _apply_consent(state, event, channels)
+    # consent rides on any call (Segment's consent context is attached to every event)
+    _apply_consent(state, event, channels)
     _apply_traits(state, event, layout)
     _apply_context(state, event)
     _apply_session(state, event.ts, layout)

@@ -358,8 +358,10 @@ def test_category_mapping(cat, raw, index):
     ("track", "Product Viewed", {"traits": {"consent": {"push": True}}}, PUSH, 0),
     ("track", "Product Viewed",
      {"context": {"consent": {"categoryPreferences": {"sms": True}}}}, SMS, 0),
-    ("page", "Home", {"traits": {"consent": {"email": True}}}, 0, 0),  # only track / identify
-    ("page", "Home", {"context": {"consent": {"categoryPreferences": {"email": True}}}}, 0, 0),
+    ("page", "Home", {"traits": {"consent": {"email": True}}}, EMAIL, 0),  # any call
+    ("page", "Home", {"context": {"consent": {"categoryPreferences": {"sms": False}}}}, 0, SMS),
+    ("screen", "Cart", {"context": {"consent": {"categoryPreferences": {"push": True}}}},
+     PUSH, 0),
     ("identify", None, {"traits": {"consent": "all"}}, 0, 0),
 ])
 def test_consent_from_each_source(cat, kind, name, fields, granted, denied):
