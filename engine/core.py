@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 _MAX_PENDING = 16
+_MAX_OPEN_CHOICES = 100_000
+"""What a plugged-in policy was offered, kept per open decision until it finishes; beyond
+this many (decisions of customers who expired or were erased never finish) the oldest go."""
 NEW_ARRIVALS = 30 * DAY
 """Products added within this long before a decision count as new arrivals."""
 
@@ -431,6 +434,8 @@ class DecisionCore:
                             cat)
             t, prob = self.peer.choose(choice)
             self._choices[did] = choice
+            while len(self._choices) > _MAX_OPEN_CHOICES:
+                del self._choices[next(iter(self._choices))]
         action, channel = cat.treatment(t)
         a, ch = int(cat.t_action[t]), int(cat.t_channel[t])
         chosen_items = items.get(a) or self._select(action, state, now)

@@ -62,3 +62,27 @@ def test_recorder_rejects_a_choice_outside_the_eligible_set():
 def test_make_peer_builds_every_peer():
     for name in ("random", "popular", "linucb", "vw", "logistic_ts"):
         assert Recorder(make_peer(name, "offers", 1, "engine")).name
+
+
+def test_what_a_peer_was_offered_is_kept_only_for_open_decisions_and_bounded(monkeypatch):
+    """Choices wait for their decision to finish; with the run cut short (no attribution
+    window ends), at most `_MAX_OPEN_CHOICES` stay, the newest."""
+    import engine.core
+    from engine.catalog import load_catalog
+    from engine.engine import Engine
+
+    monkeypatch.setattr(engine.core, "_MAX_OPEN_CHOICES", 5)
+    world = load_world("offers", seed=7, customers=20, days=2)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = load_catalog(world.write_catalog(tmp))
+    eng = Engine(catalog, policy=RandomPolicy(7))
+    made = []
+    for rec in world.events():
+        for d in eng.process(rec):
+            made.append(d.decision_id)
+            world.deliver({"decision_id": d.decision_id, "customer_id": d.customer_id,
+                           "ts": d.ts, "action_id": d.action_id, "channel": d.channel})
+    open_ = list(eng.core._choices)
+    assert len(made) > 5 and len(open_) == 5
+    assert set(open_) <= set(made[-20:])
