@@ -4,7 +4,9 @@ Only arrays and scalars cross this boundary. One call scores every treatment (ac
 channel) of a decision: eligibility (stage, trigger, channel, per-action blocks, budget and
 rule predicates), propensity `sigmoid(w·x + b)`, context weight, arbitration
 `priority = propensity × context weight × value × lever − cost`, the top-k ranking, and
-Thompson sampling over the best `CANDIDATES` with a diagonal Gaussian posterior on the logit.
+Thompson sampling over the best `CANDIDATES` with a Gaussian posterior on each logit (its
+variance `V · x²` plus the offset variance the scorer computes, which carries the crosses'
+part and every full-covariance block's).
 The choice is drawn from the Thompson draw frequencies mixed with `EPSILON` uniform over every
 eligible treatment, so the returned probability is the policy's own.
 
