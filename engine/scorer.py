@@ -20,8 +20,10 @@ class WeightBoard:
     `W, b, V` are the per-treatment parts over the customer vector; `cross_w`/`cross_v` the
     shared weights (and variances) of the customer × action crosses; `value` each treatment's
     learned value per response; `S` a copy of the full-covariance blocks (only the rows that
-    changed are copied at a publish). The kernels hold the GIL, so a publish between two
-    kernel calls is seen whole.
+    changed are copied at a publish, in place). The kernels hold the GIL, so a publish
+    between two kernel calls is seen whole; `S` is read before the kernel call, so with
+    several worker threads one decision may see a row mid-copy (the two differ by a few
+    rank-one updates: its exploration variance is off by as much, never negative).
     """
 
     def __init__(self, catalog: Catalog, model: ResponseModel, values: ValueModel) -> None:
@@ -103,7 +105,7 @@ class Scorer:
         w = self.board
         var = (crosses * crosses) @ w.cross_v
         if w.S:
-            var = var + w.model.full_variance(w.S, x, crosses)
+            var = var + np.maximum(w.model.full_variance(w.S, x, crosses), 0.0)
         return (crosses @ w.cross_w).astype(np.float32), var.astype(np.float32)
 
     def _catalog_args(self, off: np.ndarray, off_var: np.ndarray) -> tuple[np.ndarray, ...]:
