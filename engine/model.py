@@ -345,17 +345,17 @@ class ResponseModel:
                       crosses: np.ndarray) -> np.ndarray:
         """Per treatment, the logit variance of the full-covariance blocks `S` (a copy of
         `covariances()`) for customer vector `x` and its cross rows."""
-        xf = x.astype(np.float64)
         n = crosses.shape[0]
         out = np.zeros(n)
         for name, cov in S.items():
             if name == "shared":
                 Z = np.concatenate((np.ones((n, 1)), self._attributes,
-                                    crosses.astype(np.float64)), axis=1)
+                                    crosses.astype(np.float64)), axis=1).astype(cov.dtype)
                 out += np.einsum("ti,ij,tj->t", Z, cov[0], Z)
             else:
                 k, d, _ = cov.shape
-                q = (cov.reshape(k * d, d) @ xf).reshape(k, d) @ xf
+                v = x.astype(cov.dtype)
+                q = (cov.reshape(k * d, d) @ v).reshape(k, d) @ v
                 out += q[self._index[name]]
         return out
 
