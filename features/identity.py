@@ -11,9 +11,13 @@ from features.decode import opt_str
 from features.errors import DecodeError
 from features.schema import Event
 
-__all__ = ["customer_key", "device_id", "hash_key", "known_id", "payload_routing_id", "routing_id"]
+__all__ = ["ROUTING_PARSE_LIMIT", "customer_key", "device_id", "hash_key", "known_id",
+           "payload_routing_id", "routing_id"]
 
 _PERSON = b"journey.secret"
+
+ROUTING_PARSE_LIMIT = 1 << 20
+"""Bytes above which a rejected record's identity is not looked for (`payload_routing_id`)."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -68,8 +72,11 @@ def payload_routing_id(payload: bytes) -> tuple[str, bool] | None:
 
     The `userId` (the known customer) when the bytes are a JSON object with a usable one,
     else the `anonymousId` (the device); each read as `decode` reads it. None when the bytes
-    are no JSON object or name neither.
+    are no JSON object or name neither, or exceed `ROUTING_PARSE_LIMIT` (a hostile line is
+    not parsed twice; such a record is dead-lettered whole).
     """
+    if len(payload) > ROUTING_PARSE_LIMIT:
+        return None
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:

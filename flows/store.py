@@ -155,6 +155,7 @@ def scrub_live(path: Path) -> bool:
         p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
     try:
         done = subprocess.run([sys.executable, "-m", "flows.vacuum", str(path)], env=env,
+                              start_new_session=True,  # a Ctrl-C of the flow lets it finish
                               capture_output=True, timeout=LIVE_TIMEOUT, check=False)
         failure = done.stderr.decode(errors="replace").strip().splitlines()[-1:] \
             if done.returncode else None

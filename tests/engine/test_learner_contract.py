@@ -422,3 +422,24 @@ def _trained_diagonal() -> tuple[Catalog, ResponseModel]:
     for item in _stream(cat, 11, 300):
         model.learn_one(*item)
     return cat, model
+
+
+def test_the_board_holds_the_models_covariances_after_every_publish():
+    """Only changed rows are copied at a publish; after learning, an empirical-Bayes step
+    (which replaces every row) and a resumed model, the board equals the model."""
+    cat = _with(_catalog(BASE), eb_every=40)
+    model = _bound(cat)
+    board = WeightBoard(cat, model, ValueModel())
+    stream = _stream(cat, 12, 130)
+    for chunk in (stream[:7], stream[7:45], stream[45:]):
+        for item in chunk:
+            model.learn_one(*item)
+        board.publish(model, ValueModel())
+        for name, cov in model.covariances().items():
+            assert board.S[name].dtype == np.float32
+            assert np.allclose(board.S[name], cov, rtol=1e-5, atol=1e-9), name
+    resumed = pickle.loads(pickle.dumps(model))
+    resumed.learn_one(*stream[0])
+    board.publish(resumed, ValueModel())
+    assert all(np.allclose(board.S[k], v, rtol=1e-5, atol=1e-9)
+               for k, v in resumed.covariances().items())

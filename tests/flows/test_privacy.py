@@ -442,6 +442,8 @@ def test_dead_letters_of_an_erased_customer_are_redacted_in_the_same_run(make_ev
     (b'["u1"]', None),
     (UNKEYABLE, None),
     (b'{"userId": "p\xff"}', None),
+    (b'{"userId": "u1", "pad": "' + b"x" * (1 << 20) + b'"}', None),  # over the limit
+    (b'{"userId": "u1", "pad": "' + b"x" * ((1 << 20) - 30) + b'"}', ("u:u1", True)),
 ])
 def test_a_rejected_record_is_routed_by_the_identity_its_bytes_name(payload, named):
     assert payload_routing_id(payload) == named
