@@ -19,9 +19,13 @@ class LearningConfig:
 
     `prior_logit_sd`: prior standard deviation of one treatment's logit before any data,
     split evenly over the model's blocks (global, attributes, crosses, channel, kind,
-    category, action and treatment parts); each block's prior precision is then re-estimated
-    from its posterior every `eb_every` examples (EM for a Gaussian prior variance), within
-    [`min_precision`, `max_precision`].
+    category, action and treatment parts); each block's prior precisions are then
+    re-estimated from its posterior every `eb_every` examples (EM for a Gaussian prior
+    variance), one per feature column (automatic relevance determination: a feature that
+    matters is shrunk less than one that does not), within [`min_precision`,
+    `max_precision`].
+    `column_prior_weight`: pseudo-rows at the block's pooled precision behind each column's
+    own estimate (small blocks such as `channel` have few rows to estimate a column from).
     `value_prior_weight`: pseudo-responses at the declared `value` behind each action's
     learned value per response.
     `fatigue`: whether contact-fatigue crosses enter the model (recent contacts, ignores).
@@ -37,6 +41,7 @@ class LearningConfig:
     eb_every: int = 200
     min_precision: float = 0.05
     max_precision: float = 1e4
+    column_prior_weight: float = 0.5
     value_prior_weight: float = 5.0
     fatigue: bool = True
     covariance_budget: int = 2_000_000

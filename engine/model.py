@@ -10,14 +10,17 @@ with blocks `channel`, `kind`, `category`, `action` and `treatment`, so a new em
 starts from what email, its kind and its category have taught, and only its own residual
 has to be learned (each treatment shrunk toward the shared model, as Vowpal Wabbit's
 `cb_explore_adf` shares through interactions). Every row of a block has a Gaussian posterior
-(Laplace): a full covariance `S = (tau_b I + H)⁻¹`, `H` accumulating `p(1-p) z zᵀ`
+(Laplace): a full covariance `S = (diag(tau_b) + H)⁻¹`, `H` accumulating `p(1-p) z zᵀ`
 (Sherman–Morrison per example), for the blocks that fit `learning.covariance_budget`, else
 the diagonal `1 / (tau_b + h)`. An example moves each row's mean by `Δ · S z`, the damped
 step of assumed-density filtering `Δ = (y - p) / (1 + p(1-p) s)` with `s` the logit's
 posterior variance, which needs no learning rate and cannot overshoot. Each
-block's prior precision `tau_b` starts from `learning.prior_logit_sd` and is re-estimated from
-the data every `learning.eb_every` examples (EM for a Gaussian prior's variance: empirical
-Bayes), so no prior is tuned to one world.
+block's prior precisions `tau_b` (one per feature column) start from
+`learning.prior_logit_sd` and are re-estimated from the data every `learning.eb_every`
+examples (EM for a Gaussian prior's variance, per column: empirical Bayes with automatic
+relevance determination, each column's estimate pooled toward the block's by
+`learning.column_prior_weight` pseudo-rows), so no prior is tuned to one world and a
+feature that matters for a block is shrunk less than the many that do not.
 
 Rows are keyed by stable names (treatment `action@channel`, action ids, channel names,
 category ids, feature names), so a model resumed under a changed catalog keeps what still
@@ -62,7 +65,8 @@ def _full_blocks(shapes: dict[str, tuple[int, int]], budget: int) -> set[str]:
 
 @dataclass(slots=True)
 class _Block:
-    """A named weight matrix (rows × columns) with its posterior and one prior precision.
+    """A named weight matrix (rows × columns) with its posterior and one prior precision per
+    column (`tau`, shared by the block's rows).
 
     `h` accumulates each weight's data precision (the diagonal of the Laplace Hessian). A
     block with `S` (rows × columns × columns) keeps each row's full posterior covariance
@@ -75,28 +79,31 @@ class _Block:
     cols: tuple[str, ...]
     w: np.ndarray
     h: np.ndarray
-    tau: float
+    tau: np.ndarray
     S: np.ndarray | None = None
     dirty: set[int] = field(default_factory=set)
     """Rows whose `S` changed since the weight board last copied them."""
 
     @classmethod
-    def zeros(cls, rows: tuple[str, ...], cols: tuple[str, ...], tau: float, *,
+    def zeros(cls, rows: tuple[str, ...], cols: tuple[str, ...], tau: float | np.ndarray, *,
               full: bool = False) -> _Block:
         shape = (len(rows), len(cols))
-        S = (np.broadcast_to(np.eye(len(cols)) / tau, (len(rows), len(cols), len(cols))).copy()
+        taus = np.broadcast_to(np.asarray(tau, dtype=np.float64), (len(cols),)).copy()
+        S = (np.broadcast_to(np.diag(1.0 / taus), (len(rows), len(cols), len(cols))).copy()
              if full else None)
-        return cls(rows, cols, np.zeros(shape), np.zeros(shape), tau, S, set(range(len(rows))))
+        return cls(rows, cols, np.zeros(shape), np.zeros(shape), taus, S, set(range(len(rows))))
 
     def __getstate__(self) -> tuple[object, ...]:
         return (self.rows, self.cols, self.w, self.h, self.tau, self.S, self.dirty)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         # a snapshot from before full covariances holds the first five fields: diagonal,
-        # and `bind` gives it a covariance if its block now keeps one
+        # and `bind` gives it a covariance if its block now keeps one; one from before
+        # per-column priors holds one float `tau`, which every column starts from
         rows, cols, w, h, tau, *rest = state
         S = rest[0] if rest else None
         dirty = rest[1] if len(rest) > 1 else set()
+        tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), (len(cols),)).copy()
         for name, value in (("rows", rows), ("cols", cols), ("w", w), ("h", h), ("tau", tau),
                             ("S", S), ("dirty", dirty)):
             object.__setattr__(self, name, value)
@@ -113,11 +120,15 @@ class _Block:
         Returns (block, rows kept, rows dropped)."""
         if rows == self.rows and cols == self.cols and full == self.full:
             return self, len(rows), 0
-        out = _Block.zeros(rows, cols, self.tau, full=full)
         old_r = {r: i for i, r in enumerate(self.rows)}
         old_c = {c: j for j, c in enumerate(self.cols)}
         ri = [(i, old_r[r]) for i, r in enumerate(rows) if r in old_r]
         cj = [(j, old_c[c]) for j, c in enumerate(cols) if c in old_c]
+        # kept columns keep their prior; new ones start from the block's pooled precision
+        tau = np.full(len(cols), len(self.tau) / float(np.sum(1.0 / self.tau)))
+        for j, k in cj:
+            tau[j] = self.tau[k]
+        out = _Block.zeros(rows, cols, tau, full=full)
         if ri and cj:
             new_i, src_i = map(list, zip(*ri, strict=True))
             new_j, src_j = map(list, zip(*cj, strict=True))
@@ -128,7 +139,7 @@ class _Block:
                     if self.S is not None:
                         out.S[i][np.ix_(new_j, new_j)] = self.S[k][np.ix_(src_j, src_j)]
                     else:
-                        out.S[i][new_j, new_j] = 1.0 / (self.tau + self.h[k, src_j])
+                        out.S[i][new_j, new_j] = 1.0 / (self.tau[src_j] + self.h[k, src_j])
         return out, len(ri), len(self.rows) - len(ri)
 
     def variance(self) -> np.ndarray:
@@ -152,13 +163,12 @@ class _Block:
             self.S[r] -= (g2 / (1.0 + g2 * float(v @ gain))) * np.outer(gain, gain)
             self.dirty.add(r)
 
-    def _reprior(self, tau: float, fade: float = 1.0) -> None:
-        """A full block's covariance under prior precision `tau` and data precision scaled
-        by `fade`: `S = (tau I + fade (S_old⁻¹ - tau_old I))⁻¹`."""
+    def _reprior(self, tau: np.ndarray, fade: float = 1.0) -> None:
+        """A full block's covariance under prior precisions `tau` (per column) and data
+        precision scaled by `fade`: `S = (diag(tau) + fade (S_old⁻¹ - diag(tau_old)))⁻¹`."""
         assert self.S is not None
-        eye = np.eye(self.S.shape[1])
-        data = np.linalg.inv(self.S) - self.tau * eye
-        self.S = np.linalg.inv(tau * eye + fade * (data + data.transpose(0, 2, 1)) / 2.0)
+        data = np.linalg.inv(self.S) - np.diag(self.tau)
+        self.S = np.linalg.inv(np.diag(tau) + fade * (data + data.transpose(0, 2, 1)) / 2.0)
         self.dirty.update(range(len(self.rows)))
 
     def fade(self, factor: float) -> None:
@@ -167,15 +177,19 @@ class _Block:
             self._reprior(self.tau, factor)
         self.h *= factor
 
-    def empirical_bayes(self, lo: float, hi: float) -> None:
-        """Re-estimate the prior precision from the posteriors of the weights with data."""
+    def empirical_bayes(self, lo: float, hi: float, pseudo: float) -> None:
+        """Re-estimate each column's prior precision from the posteriors of its weights with
+        data (`E[w²]` over the block's rows: the EM step for a Gaussian prior's variance),
+        pooled toward the whole block's estimate by `pseudo` rows."""
         seen = self.h > 0
         m = int(seen.sum())
         if m < 8:
             return
-        var = (self.w[seen] ** 2 + self.variance()[seen]).sum()
-        tau = float(min(max(m / var, lo), hi))
-        if self.S is not None and tau != self.tau:
+        second = np.where(seen, self.w ** 2 + self.variance(), 0.0)
+        pooled = min(max(m / float(second.sum()), lo), hi)
+        tau = np.clip((seen.sum(axis=0) + pseudo) / (second.sum(axis=0) + pseudo / pooled),
+                      lo, hi)
+        if self.S is not None and not np.array_equal(tau, self.tau):
             self._reprior(tau)
         self.tau = tau
 
@@ -302,7 +316,7 @@ class ResponseModel:
             for b in blocks:
                 b.fade(fade)
         for b in blocks:
-            b.empirical_bayes(cfg.min_precision, cfg.max_precision)
+            b.empirical_bayes(cfg.min_precision, cfg.max_precision, cfg.column_prior_weight)
 
     # ----------------------------------------------------------------- export
 

@@ -306,7 +306,9 @@ def test_bind_keeps_rows_by_stable_id_and_starts_new_ones_at_the_prior(other, ke
     for name in BLOCKS:
         assert not model.blocks[name].w[:, new_cols].any()  # a new feature: at the prior
         assert not model.blocks[name].h[:, new_cols].any()
-        assert model.blocks[name].tau == trained.blocks[name].tau  # estimated priors kept
+        was = dict(zip(trained.blocks[name].cols, trained.blocks[name].tau, strict=True))
+        now = dict(zip(model.blocks[name].cols, model.blocks[name].tau, strict=True))
+        assert {k: now[k] for k in shared_cols} == {k: was[k] for k in shared_cols}  # priors
     assert (model.n, model.positives) == (trained.n, trained.positives)
     assert ("kept their learned rows" in caplog.text) == (other is REDUCED)
     if other is REDUCED:
@@ -362,7 +364,7 @@ def _with(cat: Catalog, **learning: Any) -> Catalog:
 @pytest.mark.parametrize("memory", [0.0, 400.0], ids=["keep", "fade"])
 def test_a_full_row_is_the_inverse_of_its_prior_plus_its_data(memory):
     """Sherman–Morrison at every example, re-inversion at every empirical-Bayes step and
-    fading keep each full row's covariance `S` = (tau I + H)⁻¹ with H the row's data
+    fading keep each full row's covariance `S` = (diag(tau) + H)⁻¹ with H the row's data
     precision: symmetric, positive definite, its diagonal the accumulated `h`."""
     cat = _with(_catalog(BASE), eb_every=50, memory=memory)
     model = _bound(cat)
@@ -370,16 +372,15 @@ def test_a_full_row_is_the_inverse_of_its_prior_plus_its_data(memory):
     for i, item in enumerate(_stream(cat, 8, 400)):
         model.learn_one(*item)
         if i % 50 == 49:
-            taus.append(model.blocks["channel"].tau)
+            taus.append(tuple(model.blocks["channel"].tau))
     assert len(set(taus)) > 1  # the prior moved: re-inverted under a new tau
     for block in (*model.blocks.values(), model.shared):
         assert block.full
-        d = len(block.cols)
         for r in range(len(block.rows)):
             S = block.S[r]
             assert np.allclose(S, S.T, atol=1e-10)
             assert np.linalg.eigvalsh(S).min() > 0
-            H = np.linalg.inv(S) - block.tau * np.eye(d)
+            H = np.linalg.inv(S) - np.diag(block.tau)
             assert np.allclose(np.diag(H), block.h[r], rtol=1e-5, atol=1e-7)
 
 
@@ -443,3 +444,38 @@ def test_the_board_holds_the_models_covariances_after_every_publish():
     board.publish(resumed, ValueModel())
     assert all(np.allclose(board.S[k], v, rtol=1e-5, atol=1e-9)
                for k, v in resumed.covariances().items())
+
+
+# ----------------------------------------------------------------- per-column priors
+
+
+def test_the_features_that_matter_keep_weaker_priors_than_those_that_do_not():
+    """Empirical Bayes per column (automatic relevance determination): after learning, the
+    two customer features and the one cross the stream's responses depend on are shrunk
+    less (lower prior precision) than the median feature of the same block."""
+    cat = _with(_catalog(BASE), eb_every=100)
+    model = _bound(cat)
+    for item in _stream(cat, 21, 3000):
+        model.learn_one(*item)
+    for name in ("channel", "treatment"):
+        tau = model.blocks[name].tau
+        assert tau[3] < np.median(tau) and tau[7] < np.median(tau), name
+    shared = model.shared
+    cross = [j for j, c in enumerate(shared.cols) if c.startswith("cross:")]
+    assert shared.tau[cross[2]] < np.median(shared.tau[cross])
+
+
+def test_a_snapshot_with_one_prior_per_block_resumes_with_it_on_every_column():
+    """A block pickled before per-column priors holds one float `tau`: it loads with that
+    precision on every column and predicts exactly as before."""
+    cat, trained = _trained_diagonal()
+    old = pickle.loads(pickle.dumps(trained))
+    for block in (*old.blocks.values(), old.shared):
+        rows, cols, w, h, _tau, S, dirty = block.__getstate__()
+        block.__setstate__((rows, cols, w, h, 3.5, S, dirty))
+        assert block.tau.shape == (len(cols),) and set(block.tau) == {3.5}
+    model = _bound(_with(cat, covariance_budget=0), old)
+    probe = _stream(cat, 9, 5)
+    assert [model.logit(t, x, c) for t, x, c, _ in probe] == \
+        [trained.logit(t, x, c) for t, x, c, _ in probe]
+    model.learn_one(*probe[0])  # and learns on

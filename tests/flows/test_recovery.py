@@ -61,7 +61,8 @@ def _learning(snaps: dict[tuple[str, str], Any]) -> tuple[Any, ...]:
     [learning] = [snap for (step, _key), snap in snaps.items() if ".learn." in step]
     model = learning.model
     return (tuple(a.tobytes() for a in model.export()), model.n, model.positives,
-            {b: (blk.w.tobytes(), blk.h.tobytes(), blk.tau) for b, blk in model.blocks.items()},
+            {b: (blk.w.tobytes(), blk.h.tobytes(), blk.tau.tobytes())
+             for b, blk in model.blocks.items()},
             sorted(learning.values.sums.items()), learning.version,
             {tid: {p: (s.decisions, s.rewards, s.revenue, s.value)
                    for p, s in tally.by_policy.items()}
