@@ -26,6 +26,7 @@ __all__ = [
     "KAFKA_ERRORS",
     "LEARNER_UPDATES",
     "MODEL_VERSION",
+    "OUTPUT_LINES_REDACTED",
     "RESOLVED",
     "REVENUE",
     "REWARDS",
@@ -104,6 +105,9 @@ UNKNOWN_ITEMS = Counter("journey_unknown_items_total",
 NO_DECISION = Counter("journey_no_decision_total",
                       "Decision requests and timers that got no decision, by reason", ["reason"])
 STATE_BYTES = Gauge("journey_state_bytes", "Estimated bytes of customer state (this process)")
+OUTPUT_LINES_REDACTED = Counter(
+    "journey_output_lines_redacted_total",
+    "Lines of the decisions and dead-letter files rewritten after their customer was erased")
 STORE_SCRUBS = Counter(
     "journey_store_scrubs_total",
     "Rewrites of the recovery store while the flow runs (after erasures), by result: ok or"

@@ -240,6 +240,9 @@ def _execute(settings: Settings) -> dict[str, Any]:
     if settings.recovery_dir:  # after erasures, while running (`flows.store`)
         rt.scrubs = LiveScrub(Path(settings.recovery_dir), scrub_delay(
             settings.snapshot_interval, settings.backup_interval)).start()
+    if rt.output_files():  # an erased customer's earlier lines (`flows.redact`)
+        rt.output_scrub = LiveScrub(Path(settings.out), settings.snapshot_interval + 1.0,
+                                    lambda _path: rt.redact_outputs()).start()
     started = time.perf_counter()
     try:
         if settings.progress:
@@ -256,6 +259,14 @@ def _execute(settings: Settings) -> dict[str, Any]:
         if rt.scrubs is not None:
             rt.scrubs.stop()
             rt.scrubs = None
+        if rt.output_scrub is not None:  # every erasure so far, whatever the delay left
+            rt.output_scrub.stop()
+            rt.output_scrub = None
+            try:
+                rt.redact_outputs()
+            except (OSError, ValueError):
+                logging.getLogger(__name__).exception(
+                    "redacting the output files of erased customers failed")
         if collector is not None:
             collector.stop()
         if rt.lag is not None:

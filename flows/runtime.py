@@ -6,20 +6,26 @@ in the flow's keyed `learn` step (so it is snapshotted); learners publish into t
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+from engine import metrics
 from engine.catalog import load_catalog
 from engine.core import CoreConfig, DecisionCore
 from engine.decision import Decision
 from features.watermark import Watermark
 from flows.collector import QueueForwarder
 from flows.kafka import LagMonitor
+from flows.redact import redact_file
 from flows.settings import Settings
 from flows.store import LiveScrub
 
 __all__ = ["Runtime", "get_runtime"]
+
+log = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -50,6 +56,9 @@ class Runtime:
         """Consumer-lag probe, with `--source kafka`."""
         self.scrubs: LiveScrub | None = None
         """Rewrites the recovery store after erasures, with `--recovery-dir`."""
+        self.output_scrub: LiveScrub | None = None
+        """Redacts the output files after erasures (`redact_outputs`), when they are files."""
+        self._erased_keys: set[str] = set()
 
     def observe(self, ts: float) -> None:
         """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""
@@ -93,11 +102,39 @@ class Runtime:
         with self._lock:
             return self._done.get(origin, 0)
 
-    def erased(self) -> None:
-        """A customer or device was erased: its superseded snapshots must leave the recovery
-        store's files, not only its tables (`flows.store.LiveScrub`)."""
+    def erased(self, key: str) -> None:
+        """State key `key` (a customer or device) was erased: its superseded snapshots must
+        leave the recovery store's files, not only its tables (`flows.store.LiveScrub`), and
+        its lines the output files (`redact_outputs`)."""
         if self.scrubs is not None:
             self.scrubs.due()
+        if self.output_scrub is not None:
+            with self._lock:
+                self._erased_keys.add(key)
+            self.output_scrub.due()
+
+    def output_files(self) -> list[Path]:
+        """The decisions and dead-letter files this flow writes (not streams or topics)."""
+        s = self.settings
+        if s.kafka_sink:
+            return []
+        return [Path(p) for p in dict.fromkeys((s.out, s.dead_letters)) if p != "-"]
+
+    def redact_outputs(self) -> int:
+        """Redact the lines of every key erased since the last call from the output files
+        (`flows.redact`); the keys are kept for the next call if a file cannot be read."""
+        with self._lock:
+            keys, self._erased_keys = self._erased_keys, set()
+        if not keys:
+            return 0
+        try:
+            done = sum(redact_file(p, keys, self.secret) for p in self.output_files())
+        except (OSError, ValueError):
+            with self._lock:
+                self._erased_keys |= keys
+            raise
+        metrics.OUTPUT_LINES_REDACTED.inc(done)
+        return done
 
     def count_dead_letter(self) -> None:
         """Progress counter (the Prometheus metric is counted by reason elsewhere)."""

@@ -136,7 +136,8 @@ def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path
     """`journey run --source collector --recovery-dir`, kept running: her snapshot reaches
     the store's files; an admin erases her; her id and name leave every file of the store,
     WAL and shm included, within `scrub_delay` (the live scrub, after bytewax deleted her
-    superseded snapshots: `--backup-interval` later), while the flow goes on serving."""
+    superseded snapshots: `--backup-interval` later), and her decision lines leave the
+    decisions file (redacted in place), while the flow goes on serving."""
     interval = 0.5
     db, out, port = tmp_path / "db", tmp_path / "decisions.jsonl", _free_port()
     proc = subprocess.Popen(
@@ -160,19 +161,29 @@ def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path
                  "name": "Product", "properties": {"placement": "product_page"}}]
 
     def decided(user: str) -> bool:
-        return out.exists() and any(orjson.loads(line)["customer_id"] == user
+        return out.exists() and any(orjson.loads(line).get("customer_id") == user
                                     for line in out.read_text().splitlines())
+
+    def out_holds(*bits: str) -> set[str]:
+        blob = out.read_bytes() if out.exists() else b""
+        return {b for b in bits if b.encode() in blob}
 
     try:
         _wait_healthy(url, proc)
         send(WRITE, *shop(KEEP, "Yara", 0), *shop(LIVE, LIVE_NAME, 0))
         _deadline("her snapshot in the store",
                   lambda: _store_holds(db, LIVE, LIVE_NAME) == {LIVE, LIVE_NAME}, proc)
+        _deadline("her decision in the decisions file", lambda: decided(LIVE), proc)
+        size = out.stat().st_size
         send(ADMIN, {"type": "track", "event": "Forget Me", "userId": LIVE,
                      "messageId": "forget-live", "timestamp": _iso(datetime.now(UTC))})
         took = _deadline("her bytes gone from the store", lambda: not _store_holds(
             db, LIVE, LIVE_NAME), proc, timeout=scrub_delay(interval, backup) + 30)
         print(f"erasure to clean store files: {took:.1f} s")
+        _deadline("her lines redacted in the decisions file", lambda: not out_holds(LIVE),
+                  proc, timeout=interval + 30)
+        assert out.stat().st_size == size  # in place: the sink's offsets stay true
+        assert decided(KEEP)
         send(WRITE, *shop("u-after-4711", "Xenia", 0))  # the flow still serves
         _deadline("a decision after the scrub", lambda: decided("u-after-4711"), proc)
         assert KEEP.encode() in b"".join(f.read_bytes() for f in db.glob("part-*.sqlite3*"))
@@ -185,7 +196,42 @@ def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path
             proc.communicate()
     assert proc.returncode == 0, stderr.decode()
     assert b"live scrub failed" not in stderr
-    assert not _store_holds(db, LIVE, LIVE_NAME)
+    assert not _store_holds(db, LIVE, LIVE_NAME) and not out_holds(LIVE, LIVE_NAME)
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [d["redacted"] for d in lines if "customer_id" not in d]  # hers, ids kept
+    assert all(d.get("decision_id") for d in lines)
+
+
+def test_an_erased_customers_earlier_output_lines_are_redacted(make_event, tmp_path):
+    """Her decisions and a dead letter of hers written before her erasure: after the run,
+    every one of their lines is redacted in place (same length, decision id or reason kept),
+    nothing of her id, device or name is left in either file, and the other customer's
+    lines are whole."""
+    src = tmp_path / "events.jsonl"
+    keep = _bad(KEEP, None, "Yara")
+    src.write_bytes(_lines([
+        *_shop(make_event, KEEP, None, 0),
+        make_event("identify", user=GONE, anon=DEVICE, minute=5, traits={"firstName": NAME}),
+        *_shop(make_event, None, DEVICE, 6),  # as a device, before she is linked
+        *_shop(make_event, GONE, DEVICE, 10),
+    ]) + b"\n".join([_bad(GONE, None, NAME), keep]) + b"\n"
+        + forget_request(GONE, None, _minute(20)).payload + b"\n"
+        + _lines(_shop(make_event, KEEP, None, 30)))
+    summary = _replay(src, tmp_path)
+    decisions = (tmp_path / "d.jsonl").read_bytes()
+    dead = (tmp_path / "dl.jsonl").read_bytes()
+    for secret_bit in (GONE, DEVICE, NAME):
+        assert secret_bit.encode() not in decisions + dead, secret_bit
+    rows = [orjson.loads(x) for x in decisions.splitlines()]
+    assert len(rows) == summary["decisions"] and all(r.get("decision_id") for r in rows)
+    hers = [r for r in rows if r.get("redacted")]
+    assert hers and all(set(r) == {"decision_id", "redacted"} for r in hers)
+    assert {r["customer_id"] for r in rows if not r.get("redacted")} == {KEEP}
+    letters = [orjson.loads(x) for x in dead.splitlines()]
+    assert summary["dead_letters"] == len(letters) == 2
+    assert [(d["reason"], d["payload"]) for d in letters] == \
+        [("bad_timestamp", ""), ("bad_timestamp", keep.decode())]
+    assert letters[0]["redacted"] is True
 
 
 def test_a_resent_message_id_is_processed_once(make_event, tmp_path):
