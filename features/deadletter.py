@@ -46,6 +46,22 @@ class DeadLetter:
             headers.append(("journey.errors.redacted", b"true"))
         return headers
 
+    @classmethod
+    def from_headers(cls, payload: bytes,
+                     headers: list[tuple[str, bytes]] | None) -> DeadLetter | None:
+        """The dead letter a record carrying `headers()` stands for (the collector sends its
+        rejections that name someone through the events topic); None for any other record."""
+        fields = {k: v.decode(errors="replace") for k, v in headers or ()
+                  if k.startswith("journey.errors.")}
+        reason = fields.get("journey.errors.reason")
+        if reason is None:
+            return None
+        return cls(reason, fields.get("journey.errors.message", ""), payload,
+                   fields.get("journey.errors.stream", "events"),
+                   fields.get("journey.errors.origin", ""),
+                   fields.get("journey.errors.class", "DecodeError"),
+                   fields.get("journey.errors.redacted") == "true")
+
     def to_json(self) -> bytes:
         """One JSON line; the payload is kept as UTF-8 text when it is, else base64
         (`"redacted": true` marks a redacted record, whose payload is empty)."""

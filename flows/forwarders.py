@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from confluent_kafka import KafkaException, Producer
 
 from features.deadletter import DeadLetter
-from features.identity import customer_key, routing_id
+from features.identity import customer_key, payload_routing_id, routing_id
 from features.intake import Accepted
 from features.schema import RawRecord
 from flows.kafka import PRODUCER_DEFAULTS
@@ -133,12 +133,24 @@ class KafkaForwarder:
                     self._producer.produce(self.settings.events_topic, a.payload, key,
                                            on_delivery=self._delivered)
                 for d in dead:
-                    self._producer.produce(self.settings.dead_letter_topic, d.payload,
-                                           headers=d.headers(), on_delivery=self._delivered)
+                    self._produce_dead(d)
             except (BufferError, KafkaException) as e:  # cannot happen below capacity
                 log.error("collector: producer refused a record: %s", e)
                 self.failed += 1
             return "ok"
+
+    def _produce_dead(self, d: DeadLetter) -> None:
+        """A rejection naming no one goes to the dead-letter topic; one naming a customer or
+        device goes through the events topic, keyed and so ordered like that key's events,
+        for the flow to dead-letter after her state's step (redacted if she was erased)."""
+        routed = payload_routing_id(d.payload)
+        if routed is None:
+            self._producer.produce(self.settings.dead_letter_topic, d.payload,
+                                   headers=d.headers(), on_delivery=self._delivered)
+        else:
+            self._producer.produce(self.settings.events_topic, d.payload,
+                                   customer_key(routed[0], self.secret).encode(),
+                                   headers=d.headers(), on_delivery=self._delivered)
 
     def close(self) -> None:
         with self._lock:

@@ -24,6 +24,7 @@ from flows.runtime import Runtime
 from flows.settings import Settings
 from flows.subscriber import DecisionSubscriber
 from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
+from tests.flows.test_collector import _iso, _post
 from tests.flows.workloads import sim_records
 
 pytestmark = [pytest.mark.kafka,
@@ -199,6 +200,47 @@ def test_journey_forget_erases_a_customer_over_kafka():
     got = [orjson.loads(m.value()) for m in consume(s.decisions_topic, rt.decisions)]
     assert [d["customer_id"] for d in got] == ["newcomer"]
     assert rt.events == 6 and rt.dead_letters == 0
+
+
+def test_collector_rejections_of_an_erased_customer_reach_the_dead_letter_topic_redacted():
+    """The collector's rejections that name someone go through the events topic (keyed like
+    that key's events), so the flow dead-letters them after her state's step: hers, sent
+    after her erasure, arrive redacted; another customer's, and one naming no one (sent
+    straight to the dead-letter topic), arrive whole."""
+    s = kafka_settings_for_test(write_keys="k1")
+    ensure_topics(s)
+    collector = Collector(KafkaForwarder(s, 1000), write_keys=("k1",), admin_keys=("admin",),
+                          port=0).start()
+    now = _iso(datetime.now(UTC))
+
+    def bad(user: str, name: str) -> dict[str, object]:  # rejected: a timestamp of words
+        return {"type": "identify", "userId": user, "timestamp": f"{name}'s birthday",
+                "traits": {"firstName": name}}
+
+    try:
+        assert _post(collector.url, "/v1/identify", {"userId": "gone-k", "timestamp": now,
+                     "traits": {"firstName": "Zelda"}}, key="k1")[0] == 200
+        assert _post(collector.url, "/v1/track", {"userId": "gone-k", "event": "Forget Me",
+                     "timestamp": now}, key="admin")[0] == 200
+        status, reply, _ = _post(collector.url, "/v1/batch", {"batch": [
+            bad("gone-k", "Zelda"), bad("keep-k", "Yara"), {"type": "track", "event": "x"}]},
+            key="k1")
+        assert status == 400 and len(reply["rejected"]) == 3, reply
+    finally:
+        collector.stop()
+    rt = Runtime(s)
+    run_main(build_flow(s, runtime=rt))
+    assert rt.events == 2 and rt.dead_letters == 2  # the one naming no one went straight
+    dead = consume(s.dead_letter_topic, 3)
+    by_reason = sorted((dict(m.headers())["journey.errors.reason"].decode(), m.value())
+                       for m in dead)
+    redacted = [m for m in dead if dict(m.headers()).get("journey.errors.redacted")]
+    assert len(redacted) == 1 and redacted[0].value() == b""
+    whole = sorted(v for _, v in by_reason if v)
+    assert len(whole) == 2 and b"keep-k" in whole[0]
+    assert whole[1] == b'{"type":"track","event":"x"}'
+    blob = b"".join(m.value() + b"".join(v for _, v in m.headers()) for m in dead)
+    assert b"gone-k" not in blob and b"Zelda" not in blob
 
 
 def test_read_to_end_reads_every_partition_to_its_end_offset():
