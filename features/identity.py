@@ -12,7 +12,7 @@ from features.errors import DecodeError
 from features.schema import Event
 
 __all__ = ["ROUTING_PARSE_LIMIT", "customer_key", "device_id", "hash_key", "known_id",
-           "payload_routing_id", "routing_id"]
+           "payload_ids", "payload_routing_id", "routing_id"]
 
 _PERSON = b"journey.secret"
 
@@ -66,17 +66,40 @@ def routing_id(event: Event) -> tuple[str, bool]:
     return known_id(event.user_id), True
 
 
-def payload_routing_id(payload: bytes) -> tuple[str, bool] | None:
-    """(id, known) the raw bytes of a rejected record name, best effort, so its dead letter
-    can meet the state of that customer or device (and be redacted if it was erased).
+def payload_ids(payload: bytes) -> list[tuple[str, bool]]:
+    """Every (id, known) the raw bytes of a rejected record name, best effort, device first
+    (as an event is routed: its device's step, then its customer's), so its dead letter can
+    meet the state of each and be redacted if either was erased.
 
-    The `userId` (the known customer) when the bytes are a JSON object with a usable one,
-    else the `anonymousId` (the device); each read as `decode` reads it. None when the bytes
-    are no JSON object or name neither, or exceed `ROUTING_PARSE_LIMIT` (a hostile line is
-    not parsed twice; such a record is dead-lettered whole).
+    The `anonymousId` (the device) and the `userId` (the known customer) of a JSON object,
+    each read as `decode` reads it. Empty when the bytes are no JSON object or name neither,
+    or exceed `ROUTING_PARSE_LIMIT` (a hostile line is not parsed twice; such a record is
+    dead-lettered whole).
     """
     if len(payload) > ROUTING_PARSE_LIMIT:
-        return None
+        return []
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(obj, dict):
+        return []
+    out = []
+    for field, known in (("anonymousId", False), ("userId", True)):
+        try:
+            value = opt_str(obj, field)
+        except DecodeError:  # of another type: as good as absent here
+            continue
+        if value is not None:
+            out.append((known_id(value) if known else device_id(value), known))
+    return out
+
+
+def payload_routing_id(payload: bytes) -> tuple[str, bool] | None:
+    """The (id, known) a rejected record's dead letter is routed by: the first of
+    `payload_ids` (its device, else its customer), None when it names no one."""
+    ids = payload_ids(payload)
+    return ids[0] if ids else None
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:

@@ -12,9 +12,10 @@
                           → labels and finished decisions → learn (one key: the shared
                             response and value models) → publish to the scorer
 
-A dead letter's identity is read from its raw bytes (`payload_routing_id`: the `userId`,
-else the `anonymousId`); it is acknowledged where it leaves a keyed step, or (naming no one)
-on its way out, so acknowledged = processed + dead-lettered stays exact.
+A dead letter's identity is read from its raw bytes (`payload_routing_id`: the
+`anonymousId`, whose step passes it on to the `userId` beside it or the linked customer,
+else the `userId`); it is acknowledged where it leaves a keyed step, or (naming no one) on
+its way out, so acknowledged = processed + dead-lettered stays exact.
 """
 
 from __future__ import annotations

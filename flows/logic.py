@@ -31,6 +31,7 @@ from engine.routing import DeviceProfile, Forward, Outcome, device_event, known_
 from features.deadletter import DeadLetter
 from features.errors import DecodeError
 from features.guard import KeyGuard
+from features.identity import customer_key, payload_ids
 from features.schema import Decoded
 from features.state import CustomerState
 from flows.runtime import Runtime
@@ -221,8 +222,18 @@ class DeviceLogic(_KeyedLogic, StatefulLogic[tuple[str, Decoded | DeadLetter], O
         return super()._holds_nothing() and self.profile.linked_key is None
 
     def _dead_letter(self, dead: DeadLetter) -> tuple[list[Out], bool]:
-        if not self.guard.erased and self.profile.linked_key is not None:
-            return [("forward", (self.profile.linked_key, dead))], StatefulLogic.RETAIN
+        """Redacted here if this device was erased; else on to the customer the record names
+        (a `userId` beside this `anonymousId`), or the one this device is linked to, for her
+        step to check her erasure."""
+        if not self.guard.erased:
+            named = next((i for i, known in payload_ids(dead.payload) if known), None)
+            target = (customer_key(named, self.rt.secret) if named is not None
+                      else self.profile.linked_key)
+            if target is not None:
+                if self._holds_nothing():  # a key made only for this dead letter
+                    GAUGE.removed()
+                    return [("forward", (target, dead))], StatefulLogic.DISCARD
+                return [("forward", (target, dead))], StatefulLogic.RETAIN
         return super()._dead_letter(dead)
 
     def on_item(self, value: tuple[str, Decoded | DeadLetter]) -> tuple[Iterable[Out], bool]:

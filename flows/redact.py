@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from features.deadletter import DeadLetter
-from features.identity import customer_key, device_id, known_id, payload_routing_id
+from features.identity import customer_key, device_id, known_id, payload_ids
 
 __all__ = ["line_ids", "redact_file", "redacted_line"]
 
@@ -41,8 +41,7 @@ def line_ids(record: dict[str, Any]) -> list[str]:
     # a dead letter: its payload, read as the flow reads a rejected record's identity (bytes
     # that are not UTF-8, kept as base64, are no JSON object and name no one)
     payload = record.get("payload")
-    routed = payload_routing_id(payload.encode()) if isinstance(payload, str) else None
-    return [routed[0]] if routed is not None else []
+    return [i for i, _ in payload_ids(payload.encode())] if isinstance(payload, str) else []
 
 
 def redacted_line(record: dict[str, Any], length: int) -> bytes:

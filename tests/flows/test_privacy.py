@@ -479,8 +479,47 @@ def test_dead_letters_of_an_erased_customer_are_redacted_in_the_same_run(make_ev
                        customer_key(device_id("a-stranger"), secret)}
 
 
+def test_a_dead_letter_naming_a_live_customer_and_an_erased_device_is_redacted(make_event,
+                                                                              tmp_path):
+    """A rejected record names two identities: its device's step sees it first, as an
+    event's does, and passes it on to the customer it names. Erased device, live customer:
+    redacted; fresh device, erased customer: redacted (by the customer's step); both live:
+    whole. A device key made only for the dead letter is not kept."""
+    shy, fresh = "a-shy-4711", "a-fresh-4711"
+    records = _records([
+        *_shop(make_event, None, shy, 0),
+        make_event("track", "Forget Me", anon=shy, minute=5),  # the device alone
+        make_event("identify", user=GONE, minute=6, traits={"firstName": NAME}),
+        make_event("track", "Forget Me", user=GONE, minute=7),
+        *_shop(make_event, KEEP, None, 8),
+    ])
+    whole = _bad(KEEP, "a-keep-4711", "Yara")
+    records += [RawRecord(b, "events", "t") for b in
+                (_bad("u-live-4711", shy, NAME), _bad(GONE, fresh, NAME), whole)]
+    rt = Runtime(SETTINGS)
+    rt.track("t")
+    dead: list[tuple[str, str]] = []
+    init_store(tmp_path / "db", 1)
+    flow = build_flow(SETTINGS, source=TestingSource(records), decisions=TestingSink([]),
+                      dead_letters=TestingSink(dead), runtime=rt)
+    run_main(flow, epoch_interval=timedelta(0),
+             recovery_config=RecoveryConfig(tmp_path / "db"))
+    assert rt.done("t") == len(records) and rt.dead_letters == len(dead) == 3
+    letters = [orjson.loads(line) for _, line in dead]
+    assert sorted(d.get("redacted", False) for d in letters) == [False, True, True]
+    assert [d["payload"].encode() for d in letters if not d.get("redacted")] == [whole]
+    blob = "\n".join(line for _, line in dead).encode()
+    for bit in (shy, fresh, GONE, NAME, "u-live-4711"):
+        assert bit.encode() not in blob, bit
+    secret = SETTINGS.secret.encode()
+    held = {k for _, k in final_snapshots(tmp_path / "db")}
+    assert not held & {customer_key(device_id(fresh), secret),
+                       customer_key(known_id("u-live-4711"), secret)}
+
+
 @pytest.mark.parametrize(("payload", "named"), [
-    (b'{"userId": "u1", "anonymousId": "a1", "type": 7}', ("u:u1", True)),
+    (b'{"userId": "u1", "anonymousId": "a1", "type": 7}', ("a:a1", False)),  # device first
+    (b'{"userId": "u1", "type": 7}', ("u:u1", True)),
     (b'{"userId": 42}', ("u:42", True)),  # a number, as decode reads it
     (b'{"userId": {"id": "u1"}, "anonymousId": "a1"}', ("a:a1", False)),
     (b'{"userId": "", "anonymousId": "a1"}', ("a:a1", False)),
