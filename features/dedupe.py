@@ -37,6 +37,10 @@ class RecentIds:
         t = self._seen.get(self._digest(message_id))
         return t is not None and now - t <= self.window
 
+    def discard(self, message_id: str) -> None:
+        """Forget `message_id` (its event was not kept after all: a retry must pass)."""
+        self._seen.pop(self._digest(message_id), None)
+
     def add(self, message_id: str, now: float) -> None:
         """Remember `message_id` at `now`, forgetting what fell out of the window or capacity."""
         key = self._digest(message_id)

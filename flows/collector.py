@@ -15,18 +15,25 @@ first copy dead-lettered by the flow, say) goes on, and the flow's per-key guard
 only if the first copy was handled. At most `--collector-dedupe-ids` keys are held (the
 oldest forgotten first; gauge `journey_dedupe_ids{store="collector"}`).
 
-Nothing is acknowledged that the forwarder did not take: when it is full the reply is 429 with
-`Retry-After` (nothing of the request is kept) and the client retries; once `drain()` began
-(SIGINT/SIGTERM, or `--collector-limit` reached) every request gets 503.
+Nothing is acknowledged that the forwarder did not take and make durable: when it is full the
+reply is 429 with `Retry-After` (nothing of the request is kept) and the client retries; a 200
+waits for the forwarder's `Receipt` (the broker's acknowledgement with `journey collect`;
+at once for the embedded queue), and a request whose records were not all confirmed within
+`DELIVERY_TIMEOUT` gets a 503 to retry (its message ids are forgotten, so the retry passes;
+the flow drops a copy that did arrive). A duplicate of an event still in flight waits on that
+event's receipt. Once `drain()` began (SIGINT/SIGTERM, or `--collector-limit` reached) every
+request gets 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -50,7 +57,7 @@ from features.intake import (
 )
 from features.schema import Event
 from features.update import consent_changes
-from flows.forwarders import Forwarder, KafkaForwarder, QueueForwarder
+from flows.forwarders import Forwarder, KafkaForwarder, QueueForwarder, Receipt
 from flows.httpserver import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, BackgroundServer
 
 __all__ = ["Collector", "DeadLetterBudget", "Forwarder", "KafkaForwarder", "QueueForwarder",
@@ -64,6 +71,31 @@ the connection is closed unread."""
 
 RETRY_AFTER_SECONDS = 1
 """What a 429 or 503 asks the client to wait (Segment's clients honour `Retry-After`)."""
+DELIVERY_TIMEOUT = 30.0
+"""Seconds a request waits for its records to be confirmed before it is answered 503
+(`Collector(delivery_timeout=...)`)."""
+
+Reply = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A request the forwarder took: its reply once every receipt confirms."""
+
+    reply: Reply
+    receipt: Receipt
+    ids: list[str]
+    """Dedupe keys of its fresh events (forgotten again if they are not confirmed)."""
+    duplicates: int
+    rejected: list[str]
+    """The code of each rejected event."""
+    dead: int
+    """Dead letters it stores (the rest of its rejected events were over the budget)."""
+    waits_on: list[Receipt] = field(default_factory=list)
+    """Receipts of the first copies of its duplicates that were still in flight."""
+
+    def receipts(self) -> list[Receipt]:
+        return [self.receipt, *self.waits_on]
 
 
 class DeadLetterBudget:
@@ -112,17 +144,23 @@ class Collector:
                  admin_keys: tuple[str, ...] = (), host: str = "127.0.0.1", port: int = 8088,
                  dedupe: RecentIds | None = None, dead_letter_budget: int = 1 << 20,
                  timeout: float = DEFAULT_TIMEOUT,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 delivery_timeout: float = DELIVERY_TIMEOUT) -> None:
         self.forwarder = forwarder
+        self.delivery_timeout = delivery_timeout
         self.write_keys = write_keys
         self.admin_keys = admin_keys
         self.dedupe = dedupe if dedupe is not None else RecentIds()  # (an empty one is falsy)
         self.budget = DeadLetterBudget(dead_letter_budget)
         self.counts = {"acknowledged": 0, "duplicates": 0, "rejected": 0, "dead_lettered": 0,
-                       "dead_letters_dropped": 0, "refused_requests": 0}
-        """Events acknowledged (forwarded), duplicates acknowledged and dropped, events
-        rejected, dead letters stored and dropped (budget), requests answered 429/503."""
+                       "dead_letters_dropped": 0, "refused_requests": 0,
+                       "unconfirmed_requests": 0}
+        """Events acknowledged (forwarded, confirmed), duplicates acknowledged and dropped,
+        events rejected, dead letters stored and dropped (budget), requests answered 429 or
+        503 on arrival, requests answered 503 because their records were not confirmed."""
         self._lock = threading.Lock()
+        self._inflight: dict[str, Receipt] = {}
+        """Dedupe key → receipt of an accepted event not yet confirmed."""
         self._draining = False
         self._stopped = False
         app = Starlette(routes=[Route("/health", self._health, methods=["GET"]),
@@ -199,7 +237,11 @@ class Collector:
             e = IntakeError(400, "body_too_large", "request is larger than 500 KB",
                             b"" if key else None)  # unauthenticated: keep nothing
             return self._reply(*self._rejected(e, client, key), close=True)
-        return self._reply(*self.handle(call, bytes(body), headers, client))
+        reply, pending = self.accept(call, bytes(body), headers, client)
+        if pending is not None:
+            reply = self.settle(pending, await _confirmed(pending.receipts(),
+                                                          self.delivery_timeout))
+        return self._reply(*reply)
 
     def _reply(self, status: int, body: dict[str, Any], extra: dict[str, str],
                close: bool = False) -> Response:
@@ -218,63 +260,103 @@ class Collector:
     # -- the request, I/O-free but for the forwarder ------------------------------------------
 
     def handle(self, call: str, body: bytes, headers: dict[str, str],
-               client: str = "") -> tuple[int, dict[str, Any], dict[str, str]]:
-        """One request → (status, JSON reply, extra headers). Thread-safe."""
+               client: str = "") -> Reply:
+        """One request → (status, JSON reply, extra headers), once what it kept is durable
+        (a 503 if that took over `delivery_timeout`). Thread-safe; blocks meanwhile."""
+        reply, pending = self.accept(call, body, headers, client)
+        if pending is None:
+            return reply
+        deadline = time.monotonic() + self.delivery_timeout
+        ok = all(r.wait(max(deadline - time.monotonic(), 0.0)) for r in pending.receipts())
+        return self.settle(pending, ok)
+
+    def settle(self, pending: _Pending, confirmed: bool) -> Reply:
+        """The reply to a taken request once its receipts said `confirmed` (or timed out)."""
+        with self._lock:
+            for mid in pending.ids:
+                if self._inflight.get(mid) is pending.receipt:
+                    del self._inflight[mid]
+            if confirmed:
+                c = self.counts
+                c["acknowledged"] += len(pending.ids)
+                c["duplicates"] += pending.duplicates
+                c["rejected"] += len(pending.rejected)
+                c["dead_lettered"] += pending.dead
+                c["dead_letters_dropped"] += len(pending.rejected) - pending.dead
+            else:
+                for mid in pending.ids:
+                    self.dedupe.discard(mid)
+                self.counts["unconfirmed_requests"] += 1
+        if confirmed:
+            metrics.collector_events_by("accepted").inc(len(pending.ids))
+            metrics.collector_events_by("duplicate").inc(pending.duplicates)
+            for code in pending.rejected:
+                metrics.collector_rejected_by(code).inc()
+            metrics.collector_events_by("rejected").inc(len(pending.rejected))
+            return pending.reply
+        metrics.collector_rejected_by("not_delivered").inc()
+        return 503, {"success": False, "code": "not_delivered",
+                     "message": "the events could not be stored in time; retry later"}, {
+            "Retry-After": str(RETRY_AFTER_SECONDS)}
+
+    def accept(self, call: str, body: bytes, headers: dict[str, str],
+               client: str = "") -> tuple[Reply, _Pending | None]:
+        """Judge a request and hand what it keeps to the forwarder: the reply, and what it
+        waits on before it may be sent (None: send it now)."""
         key = header_key(headers.get("authorization"))
         try:
             intake = parse_request(call, body, headers, write_keys=self.write_keys,
                                    admin_keys=self.admin_keys, received=time.time(),
                                    restricted=restricted)
         except IntakeError as e:
-            return self._rejected(e, client, key)
+            return self._rejected(e, client, key), None
         key = intake.key
         origin = f"collector:/v1/{call[:20]}"
         dead = self._dead_letters(intake.rejected, origin, client, key)
         now = time.time()
         with self._lock:
             if self._draining:
-                return self._refused()
+                return self._refused(), None
             fresh: list[Accepted] = []
-            ids: set[str] = set()
+            ids: list[str] = []
+            waits_on: list[Receipt] = []
             for a in intake.accepted:
                 mid = _dedupe_key(a.event)
                 if mid in ids or self.dedupe.seen(mid, now):
+                    first = self._inflight.get(mid)
+                    if first is not None and first not in waits_on:
+                        waits_on.append(first)
                     continue
-                ids.add(mid)
+                ids.append(mid)
                 fresh.append(a)
-            verdict = self.forwarder.offer(fresh, dead) if fresh or dead else "ok"
+            receipt = Receipt()
+            verdict = self.forwarder.offer(fresh, dead, receipt) if fresh or dead else "ok"
             if verdict == "closed":
                 self._draining = True
-                return self._refused()
+                return self._refused(), None
             if verdict == "full":
                 self.counts["refused_requests"] += 1
                 metrics.collector_rejected_by("overloaded").inc()
-                return 429, {"success": False, "code": "overloaded",
-                             "message": "too many events in flight; retry later"}, {
-                    "Retry-After": str(RETRY_AFTER_SECONDS)}
-            for a in fresh:
-                self.dedupe.add(_dedupe_key(a.event), now)
+                return (429, {"success": False, "code": "overloaded",
+                              "message": "too many events in flight; retry later"}, {
+                    "Retry-After": str(RETRY_AFTER_SECONDS)}), None
+            for mid in ids:
+                self.dedupe.add(mid, now)
+                self._inflight[mid] = receipt
             metrics.dedupe_ids_by("collector").set(len(self.dedupe))
-            self.counts["acknowledged"] += len(fresh)
-            self.counts["duplicates"] += len(intake.accepted) - len(fresh)
-            self.counts["rejected"] += len(intake.rejected)
-            self.counts["dead_lettered"] += len(dead)
-            self.counts["dead_letters_dropped"] += len(intake.rejected) - len(dead)
-        metrics.collector_events_by("accepted").inc(len(fresh))
-        metrics.collector_events_by("duplicate").inc(len(intake.accepted) - len(fresh))
-        for r in intake.rejected:
-            metrics.collector_rejected_by(r.code).inc()
-        metrics.collector_events_by("rejected").inc(len(intake.rejected))
+        reply: Reply
         if not intake.rejected:
-            return 200, {"success": True}, {}
-        rejected = [{"index": r.index, "code": r.code, "message": r.message}
-                    for r in intake.rejected]
-        if intake.accepted:
-            return 200, {"success": True, "accepted": len(intake.accepted),
-                         "rejected": rejected}, {}
-        first = intake.rejected[0]
-        return 400, {"success": False, "code": first.code, "message": first.message,
-                     "rejected": rejected}, {}
+            reply = 200, {"success": True}, {}
+        else:
+            rejected = [{"index": r.index, "code": r.code, "message": r.message}
+                        for r in intake.rejected]
+            first = intake.rejected[0]
+            reply = (200, {"success": True, "accepted": len(intake.accepted),
+                           "rejected": rejected}, {}) if intake.accepted else (
+                400, {"success": False, "code": first.code, "message": first.message,
+                      "rejected": rejected}, {})
+        return reply, _Pending(reply, receipt, ids, len(intake.accepted) - len(fresh),
+                               [r.code for r in intake.rejected], len(dead), waits_on)
 
     def _dead_letters(self, rejected: list[Rejected], origin: str, client: str,
                       key: str | None) -> list[DeadLetter]:
@@ -312,6 +394,28 @@ class Collector:
             else:
                 self.counts["dead_letters_dropped"] += 1
         return e.status, reply, {}
+
+
+async def _confirmed(receipts: list[Receipt], timeout: float) -> bool:
+    """Await every receipt (on the event loop: the producer's thread settles them) within
+    `timeout` seconds; whether all were confirmed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for r in receipts:
+        if not r.done:
+            settled = loop.create_future()
+
+            def wake(f: asyncio.Future[None] = settled) -> None:
+                loop.call_soon_threadsafe(lambda: f.done() or f.set_result(None))
+
+            r.when_done(wake)
+            try:
+                await asyncio.wait_for(settled, max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                return False
+        if not r.ok:
+            return False
+    return True
 
 
 def _dedupe_key(event: Event) -> str:

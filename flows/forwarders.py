@@ -2,14 +2,18 @@
 queue (`journey run --source collector`) or the Kafka topics (`journey collect`).
 
 A forwarder takes a request's events and dead letters together or not at all, so a 429 or
-503 means nothing of the request was kept.
+503 means nothing of the request was kept. What it took is durable once its `Receipt` says so:
+at once for the queue (the flow runs in the same process), at the broker's acknowledgement
+(`acks=all`) for Kafka; the collector answers 200 only then.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from confluent_kafka import KafkaException, Producer
@@ -21,18 +25,72 @@ from features.schema import RawRecord
 from flows.kafka import PRODUCER_DEFAULTS
 from flows.settings import Settings, kafka_settings
 
-__all__ = ["Forwarder", "KafkaForwarder", "Offer", "QueueForwarder"]
+__all__ = ["Forwarder", "KafkaForwarder", "Offer", "QueueForwarder", "Receipt"]
 
 log = logging.getLogger(__name__)
 
 Offer = Literal["ok", "full", "closed"]
 
 
+class Receipt:
+    """Whether every record one offer took was confirmed by where it went (`wait`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._left = 0
+        self._failed = False
+        self._done = threading.Event()
+        self._done.set()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def expect(self, n: int) -> None:
+        """`n` more records are on their way."""
+        with self._lock:
+            self._left += n
+            if self._left:
+                self._done.clear()
+
+    def settle(self, ok: bool) -> None:
+        """One record was confirmed (`ok`) or given up on."""
+        with self._lock:
+            self._failed |= not ok
+            self._left -= 1
+            if self._left:
+                return
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for cb in callbacks:
+            cb()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from any thread) once every record is settled; now if they are."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def ok(self) -> bool:
+        """Settled, and every record confirmed."""
+        return self._done.is_set() and not self._failed
+
+    def wait(self, timeout: float) -> bool:
+        """Block until settled (at most `timeout` s); whether every record was confirmed."""
+        return self._done.wait(timeout) and not self._failed
+
+
 class Forwarder(Protocol):
     """Where accepted events and dead letters go."""
 
-    def offer(self, events: list[Accepted], dead: list[DeadLetter]) -> Offer:
-        """Take all of `events` and `dead`, or none: "full" (try later), "closed" (never)."""
+    def offer(self, events: list[Accepted], dead: list[DeadLetter],
+              receipt: Receipt | None = None) -> Offer:
+        """Take all of `events` and `dead`, or none: "full" (try later), "closed" (never);
+        `receipt` learns when what was taken is durable."""
         ...
 
     def close(self) -> None:
@@ -55,7 +113,8 @@ class QueueForwarder:
         self._lock = threading.Lock()
         self._closed = False
 
-    def offer(self, events: list[Accepted], dead: list[DeadLetter]) -> Offer:
+    def offer(self, events: list[Accepted], dead: list[DeadLetter],
+              receipt: Receipt | None = None) -> Offer:
         n = len(events) + len(dead)
         with self._lock:
             if self._closed:
@@ -116,41 +175,54 @@ class KafkaForwarder:
         while not self._stop.is_set():
             self._producer.poll(0.1)
 
-    def _delivered(self, err: Any, _msg: Any) -> None:
+    def _delivered(self, err: Any, _msg: Any, receipt: Receipt | None = None) -> None:
         if err is not None:
             self.failed += 1
             log.error("collector: record not delivered to Kafka: %s", err)
+        if receipt is not None:
+            receipt.settle(err is None)
 
-    def offer(self, events: list[Accepted], dead: list[DeadLetter]) -> Offer:
+    def offer(self, events: list[Accepted], dead: list[DeadLetter],
+              receipt: Receipt | None = None) -> Offer:
         with self._lock:
             if self._closed:
                 return "closed"
-            if len(self._producer) + len(events) + len(dead) > self.capacity:
+            n = len(events) + len(dead)
+            if len(self._producer) + n > self.capacity:
                 return "full"
+            if receipt is not None:
+                receipt.expect(n)
+            done = functools.partial(self._delivered, receipt=receipt)
+            sent = 0
             try:
                 for a in events:
                     key = customer_key(routing_id(a.event)[0], self.secret).encode()
                     self._producer.produce(self.settings.events_topic, a.payload, key,
-                                           on_delivery=self._delivered)
+                                           on_delivery=done)
+                    sent += 1
                 for d in dead:
-                    self._produce_dead(d)
+                    self._produce_dead(d, done)
+                    sent += 1
             except (BufferError, KafkaException) as e:  # cannot happen below capacity
                 log.error("collector: producer refused a record: %s", e)
-                self.failed += 1
+                self.failed += n - sent
+                for _ in range(n - sent):
+                    if receipt is not None:
+                        receipt.settle(False)
             return "ok"
 
-    def _produce_dead(self, d: DeadLetter) -> None:
+    def _produce_dead(self, d: DeadLetter, done: Callable[..., None]) -> None:
         """A rejection naming no one goes to the dead-letter topic; one naming a customer or
         device goes through the events topic, keyed and so ordered like that key's events,
         for the flow to dead-letter after her state's step (redacted if she was erased)."""
         routed = payload_routing_id(d.payload)
         if routed is None:
             self._producer.produce(self.settings.dead_letter_topic, d.payload,
-                                   headers=d.headers(), on_delivery=self._delivered)
+                                   headers=d.headers(), on_delivery=done)
         else:
             self._producer.produce(self.settings.events_topic, d.payload,
                                    customer_key(routed[0], self.secret).encode(),
-                                   headers=d.headers(), on_delivery=self._delivered)
+                                   headers=d.headers(), on_delivery=done)
 
     def close(self) -> None:
         with self._lock:

@@ -26,7 +26,8 @@ from features.deadletter import DeadLetter
 from features.decode import decode
 from features.dedupe import RecentIds
 from features.schema import RawRecord
-from flows.collector import Collector, QueueForwarder
+from flows.collector import Collector, KafkaForwarder, QueueForwarder
+from flows.settings import Settings
 
 KEY = "test-write-key"
 
@@ -216,6 +217,42 @@ def test_overload_answers_429_with_retry_after(queue: QueueForwarder) -> None:
         assert _post(c.url, "/v1/track", _track(9))[0] == 200
     finally:
         c.stop()
+
+
+def test_nothing_is_acknowledged_before_the_broker_confirms_it() -> None:
+    """`journey collect`'s forwarder to a broker that is not there (a closed port): the
+    request waits for the broker's acknowledgement and gets a 503 to retry instead of a
+    200; a duplicate sent while the first copy is in flight waits on it and fails with it;
+    the retry is not mistaken for a duplicate; nothing is counted acknowledged."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    settings = Settings(brokers=f"127.0.0.1:{closed}", events_topic="gone.events",
+                        dead_letter_topic="gone.dead-letter")
+    c = Collector(KafkaForwarder(settings, 100, flush_timeout=0.5), write_keys=(KEY,),
+                  port=0, delivery_timeout=1.5).start()
+    replies: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
+
+    def send(name: str) -> None:
+        replies[name] = _post(c.url, "/v1/track", _track(1))
+
+    try:
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        time.sleep(0.5)  # the first copy is in flight
+        started = time.monotonic()
+        send("duplicate")
+        first.join()
+        assert time.monotonic() - started > 0.5  # it waited on the first copy
+        send("retry")
+    finally:
+        c.stop()
+    for name in ("first", "duplicate", "retry"):
+        status, reply, headers = replies[name]
+        assert (status, reply["code"], headers["retry-after"]) == (503, "not_delivered", "1")
+    summary = c.summary()
+    assert summary["acknowledged"] == summary["duplicates"] == 0
+    assert summary["unconfirmed_requests"] == 3
 
 
 def test_segment_client_retries_through_429_and_delivers_each_event_once() -> None:
