@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test
+from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
 from tests.flows.test_collector import _free_port, _wait_healthy
 
 KEY = "drain-key"
@@ -32,6 +32,7 @@ class Tally:
 
     acknowledged: int = 0
     rejected: int = 0
+    acked_ids: set[str] = field(default_factory=set)
     refused_503: int = 0
     unknown: int = 0
     sent_batches: int = 0
@@ -79,8 +80,11 @@ def _send(conn: http.client.HTTPConnection, worker: int, tally: Tally, stop: thr
         with tally.lock:
             tally.sent_batches += 1
             if resp.status in (200, 400):
-                rejected = len(reply.get("rejected", []))
+                refused = {r["index"] for r in reply.get("rejected", [])}
+                rejected = len(refused)
                 tally.acknowledged += size - rejected
+                tally.acked_ids.update(f"w{worker}-b{n}-e{i}" for i in range(size)
+                                       if i not in refused)
                 tally.rejected += rejected
                 if drain_began.is_set() and resp.status == 200:
                     tally.after_drain_200 += 1
@@ -214,3 +218,35 @@ def test_journey_collect_delivers_everything_acknowledged_on_a_signal(sig: int) 
     dead = consume(s.dead_letter_topic, tally.rejected, timeout=30)
     assert len({m.value() for m in events}) == len(events) == tally.acknowledged
     assert len(dead) == tally.rejected
+
+
+@pytest.mark.kafka
+@pytest.mark.skipif(not BROKERS, reason="needs JOURNEY_TEST_BROKERS")
+def test_a_kill_9_of_journey_collect_loses_nothing_acknowledged() -> None:
+    """SIGKILL under load: no drain, no flush; every event answered 200 is in the events
+    topic already (a 200 waits for the broker's acknowledgement)."""
+    s = kafka_settings_for_test()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "collect", "--brokers", BROKERS,
+         "--events-topic", s.events_topic, "--dead-letter-topic", s.dead_letter_topic,
+         "--collector-port", str(port), "--write-keys", KEY, "--metrics-port", "0"],
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        tally, stop, _drain, threads = _load(port, workers=4, size=25)
+        _wait_for(tally, 3000, proc)
+        proc.kill()
+        proc.communicate(timeout=60)
+        stop.set()
+        for t in threads:
+            t.join(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    stored = {orjson.loads(m.value())["messageId"] for m in read_to_end(s.events_topic)}
+    with tally.lock:
+        acked = set(tally.acked_ids)
+    assert len(acked) >= 3000 and acked <= stored, len(acked - stored)
