@@ -100,17 +100,3 @@ def payload_routing_id(payload: bytes) -> tuple[str, bool] | None:
     `payload_ids` (its device, else its customer), None when it names no one."""
     ids = payload_ids(payload)
     return ids[0] if ids else None
-    try:
-        obj = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    for field, known in (("userId", True), ("anonymousId", False)):
-        try:
-            value = opt_str(obj, field)
-        except DecodeError:  # of another type: as good as absent here
-            continue
-        if value is not None:
-            return (known_id(value) if known else device_id(value)), known
-    return None

@@ -131,16 +131,17 @@ def _run(tmp_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_under_load_drains_the_embedded_flow(tmp_path: Path, sig: int) -> None:
-    port = _free_port()
-    proc = _run(tmp_path, port)
+def _hit_under_load(port: int, proc: subprocess.Popen[bytes], hit: Any | None, *,
+                    size: int = 25) -> tuple[Tally, bytes]:
+    """Load the collector from 4 clients; once 3,000 events were acknowledged, `hit` it (a
+    signal, a kill; None: let it end by itself) and wait for it to exit."""
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc)
-        tally, stop, drain_began, threads = _load(port, workers=4, size=25)
-        _wait_for(tally, 3000, proc)
-        drain_began.set()
-        proc.send_signal(sig)
+        tally, stop, drain_began, threads = _load(port, workers=4, size=size)
+        if hit is not None:
+            _wait_for(tally, 3000, proc)
+            drain_began.set()
+            hit()
         _, stderr = proc.communicate(timeout=120)
         stop.set()
         for t in threads:
@@ -149,6 +150,22 @@ def test_a_signal_under_load_drains_the_embedded_flow(tmp_path: Path, sig: int) 
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    return tally, stderr
+
+
+def _collect(s: Any, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "collect", "--brokers", BROKERS,
+         "--events-topic", s.events_topic, "--dead-letter-topic", s.dead_letter_topic,
+         "--collector-port", str(port), "--write-keys", KEY, "--metrics-port", "0", *extra],
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_under_load_drains_the_embedded_flow(tmp_path: Path, sig: int) -> None:
+    port = _free_port()
+    proc = _run(tmp_path, port)
+    tally, stderr = _hit_under_load(port, proc, lambda: proc.send_signal(sig))
     assert proc.returncode == 0, stderr.decode()
     summary = _summary(stderr)
     assert tally.unknown == 0
@@ -165,17 +182,7 @@ def test_a_signal_under_load_drains_the_embedded_flow(tmp_path: Path, sig: int) 
 def test_the_collector_limit_is_never_exceeded(tmp_path: Path) -> None:
     port = _free_port()
     proc = _run(tmp_path, port, "--collector-limit", "1010")
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
-        tally, stop, _, threads = _load(port, workers=4, size=20)
-        _, stderr = proc.communicate(timeout=120)
-        stop.set()
-        for t in threads:
-            t.join(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    tally, stderr = _hit_under_load(port, proc, None, size=20)
     assert proc.returncode == 0, stderr.decode()
     summary = _summary(stderr)
     assert tally.unknown == 0 and tally.refused_503 >= 1
@@ -190,26 +197,8 @@ def test_the_collector_limit_is_never_exceeded(tmp_path: Path) -> None:
 def test_journey_collect_delivers_everything_acknowledged_on_a_signal(sig: int) -> None:
     s = kafka_settings_for_test()
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "collect", "--brokers", BROKERS,
-         "--events-topic", s.events_topic, "--dead-letter-topic", s.dead_letter_topic,
-         "--collector-port", str(port), "--write-keys", KEY, "--metrics-port", "0",
-         "--collector-dead-letter-budget", "0"],
-        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
-        tally, stop, drain_began, threads = _load(port, workers=4, size=25)
-        _wait_for(tally, 3000, proc)
-        drain_began.set()
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=120)
-        stop.set()
-        for t in threads:
-            t.join(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc = _collect(s, port, "--collector-dead-letter-budget", "0")
+    tally, stderr = _hit_under_load(port, proc, lambda: proc.send_signal(sig))
     assert proc.returncode == 0, stderr.decode()
     summary = _summary(stderr)
     assert tally.unknown == 0 and tally.refused_503 >= 1
@@ -227,24 +216,8 @@ def test_a_kill_9_of_journey_collect_loses_nothing_acknowledged() -> None:
     topic already (a 200 waits for the broker's acknowledgement)."""
     s = kafka_settings_for_test()
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "collect", "--brokers", BROKERS,
-         "--events-topic", s.events_topic, "--dead-letter-topic", s.dead_letter_topic,
-         "--collector-port", str(port), "--write-keys", KEY, "--metrics-port", "0"],
-        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
-        tally, stop, _drain, threads = _load(port, workers=4, size=25)
-        _wait_for(tally, 3000, proc)
-        proc.kill()
-        proc.communicate(timeout=60)
-        stop.set()
-        for t in threads:
-            t.join(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc = _collect(s, port)
+    tally, _ = _hit_under_load(port, proc, proc.kill)
     assert proc.returncode == -signal.SIGKILL
     stored = {orjson.loads(m.value())["messageId"] for m in read_to_end(s.events_topic)}
     with tally.lock:

@@ -428,6 +428,24 @@ def test_dead_letters_of_an_erased_customer_are_redacted_after_a_restart(make_ev
                      ["bad_timestamp"] * 2)
 
 
+def _run_in_process(records: list[Any], db: Path, workers: int = 1
+                    ) -> tuple[Runtime, list[tuple[str, str]]]:
+    """The flow over `records` (origin "t", tracked), one record per epoch, with a recovery
+    store in `db`: its runtime and its dead letters."""
+    rt = Runtime(SETTINGS)
+    rt.track("t")
+    dead: list[tuple[str, str]] = []
+    init_store(db, 1)
+    flow = build_flow(SETTINGS, source=TestingSource(records), decisions=TestingSink([]),
+                      dead_letters=TestingSink(dead), runtime=rt)
+    run = {"epoch_interval": timedelta(0), "recovery_config": RecoveryConfig(db)}
+    if workers == 1:
+        run_main(flow, **run)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers, **run)
+    return rt, dead
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_dead_letters_of_an_erased_customer_are_redacted_in_the_same_run(make_event, tmp_path,
                                                                           workers):
@@ -450,17 +468,7 @@ def test_dead_letters_of_an_erased_customer_are_redacted_in_the_same_run(make_ev
                            _bad(GONE, DEVICE, NAME), "events", "t", "IntakeError")
     records = [*records, collector, *_records(_shop(make_event, KEEP, None, 30))]
     redacted = REGISTRY.get_sample_value("journey_dead_letters_redacted_total") or 0.0
-    rt = Runtime(SETTINGS)
-    rt.track("t")
-    dead: list[tuple[str, str]] = []
-    init_store(tmp_path / "db", 1)
-    flow = build_flow(SETTINGS, source=TestingSource(records), decisions=TestingSink([]),
-                      dead_letters=TestingSink(dead), runtime=rt)
-    run = {"epoch_interval": timedelta(0), "recovery_config": RecoveryConfig(tmp_path / "db")}
-    if workers == 1:
-        run_main(flow, **run)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers, **run)
+    rt, dead = _run_in_process(records, tmp_path / "db", workers)
 
     assert rt.done("t") == len(records)  # acknowledged = processed + dead-lettered
     assert rt.dead_letters == len(dead) == 7
@@ -496,14 +504,7 @@ def test_a_dead_letter_naming_a_live_customer_and_an_erased_device_is_redacted(m
     whole = _bad(KEEP, "a-keep-4711", "Yara")
     records += [RawRecord(b, "events", "t") for b in
                 (_bad("u-live-4711", shy, NAME), _bad(GONE, fresh, NAME), whole)]
-    rt = Runtime(SETTINGS)
-    rt.track("t")
-    dead: list[tuple[str, str]] = []
-    init_store(tmp_path / "db", 1)
-    flow = build_flow(SETTINGS, source=TestingSource(records), decisions=TestingSink([]),
-                      dead_letters=TestingSink(dead), runtime=rt)
-    run_main(flow, epoch_interval=timedelta(0),
-             recovery_config=RecoveryConfig(tmp_path / "db"))
+    rt, dead = _run_in_process(records, tmp_path / "db")
     assert rt.done("t") == len(records) and rt.dead_letters == len(dead) == 3
     letters = [orjson.loads(line) for _, line in dead]
     assert sorted(d.get("redacted", False) for d in letters) == [False, True, True]
