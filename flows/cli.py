@@ -224,6 +224,8 @@ def _execute(settings: Settings) -> dict[str, Any]:
     warm_up()
     server = _metrics(settings)
     flow = build_flow(settings)
+    if rt.journal_redactions() is not None and rt.redactions:
+        rt.redact_outputs()  # erasures a crash left unredacted, before anything is served
     collector = None
     interrupted = False
     if settings.source == "collector":
@@ -237,7 +239,7 @@ def _execute(settings: Settings) -> dict[str, Any]:
     if settings.recovery_dir:  # after erasures, while running (`flows.store`)
         rt.scrubs = LiveScrub(Path(settings.recovery_dir), scrub_delay(
             settings.snapshot_interval, settings.backup_interval)).start()
-    if rt.output_files():  # an erased customer's earlier lines (`flows.redact`)
+    if rt.redactions is not None:  # an erased customer's earlier lines (`flows.redact`)
         rt.output_scrub = LiveScrub(Path(settings.out), settings.snapshot_interval + 1.0,
                                     lambda _path: rt.redact_outputs()).start()
     started = time.perf_counter()

@@ -11,12 +11,16 @@ bytewax snapshots for its file sinks (resume truncates to them) stay true, and s
 flow may go on appending while a redaction runs (the sink appends at the end; a last line
 without its newline is left for the next pass).
 
-Matching needs only the erased keys (keyed hashes), never a raw id kept for later.
+Matching needs only the erased keys (keyed hashes), never a raw id kept for later. The keys
+not yet redacted are journaled (`RedactionJournal`, beside the decisions file) so that a
+crash between an erasure and its redaction is made good at the next start.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ import orjson
 from features.deadletter import DeadLetter
 from features.identity import customer_key, device_id, known_id, payload_ids
 
-__all__ = ["line_ids", "redact_file", "redacted_line"]
+__all__ = ["RedactionJournal", "line_ids", "redact_file", "redacted_line"]
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +97,47 @@ def redact_file(path: Path, erased: Iterable[str], secret: bytes) -> int:
     if done:
         log.info("%s: %d lines of erased customers redacted", path, done)
     return done
+
+
+class RedactionJournal:
+    """Erased state keys whose output lines are not redacted yet, one per line in `path`
+    (appended and fsynced at each erasure, rewritten once a pass is done): what a crash
+    interrupted is redacted at the next start. Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._keys: set[str] = set()
+        if path.is_file():
+            self._keys = {k for k in path.read_text().split() if k}
+
+    def __bool__(self) -> bool:
+        with self._lock:
+            return bool(self._keys)
+
+    def add(self, key: str) -> None:
+        """Journal `key` (durably) until a pass has redacted it."""
+        with self._lock:
+            if key in self._keys:
+                return
+            self._keys.add(key)
+            with self.path.open("a") as f:
+                f.write(key + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    def keys(self) -> set[str]:
+        """Every key still to redact."""
+        with self._lock:
+            return set(self._keys)
+
+    def done(self, keys: set[str]) -> None:
+        """`keys` were redacted: rewrite the journal with what is left (atomically)."""
+        with self._lock:
+            self._keys -= keys
+            if not self._keys:
+                self.path.unlink(missing_ok=True)
+                return
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text("".join(k + "\n" for k in sorted(self._keys)))
+            os.replace(tmp, self.path)

@@ -19,7 +19,7 @@ from engine.decision import Decision
 from features.watermark import Watermark
 from flows.collector import QueueForwarder
 from flows.kafka import LagMonitor
-from flows.redact import redact_file
+from flows.redact import RedactionJournal, redact_file
 from flows.settings import Settings
 from flows.store import LiveScrub
 
@@ -58,7 +58,9 @@ class Runtime:
         """Rewrites the recovery store after erasures, with `--recovery-dir`."""
         self.output_scrub: LiveScrub | None = None
         """Redacts the output files after erasures (`redact_outputs`), when they are files."""
-        self._erased_keys: set[str] = set()
+        self.redactions: RedactionJournal | None = None
+        """Erased keys whose output lines are still to redact (kept across a crash), when
+        the flow writes output files (`journey run`)."""
 
     def observe(self, ts: float) -> None:
         """Count a decoded event and advance the event-time watermark (timer sweeps read it)."""
@@ -108,10 +110,10 @@ class Runtime:
         its lines the output files (`redact_outputs`)."""
         if self.scrubs is not None:
             self.scrubs.due()
-        if self.output_scrub is not None:
-            with self._lock:
-                self._erased_keys.add(key)
-            self.output_scrub.due()
+        if self.redactions is not None:
+            self.redactions.add(key)
+            if self.output_scrub is not None:
+                self.output_scrub.due()
 
     def output_files(self) -> list[Path]:
         """The decisions and dead-letter files this flow writes (not streams or topics)."""
@@ -120,19 +122,25 @@ class Runtime:
             return []
         return [Path(p) for p in dict.fromkeys((s.out, s.dead_letters)) if p != "-"]
 
+    def journal_redactions(self) -> RedactionJournal | None:
+        """Start journaling erasures for `redact_outputs` (beside the first output file);
+        None when the flow writes no files."""
+        files = self.output_files()
+        if files:
+            self.redactions = RedactionJournal(
+                files[0].with_name(files[0].name + ".redact-pending"))
+        return self.redactions
+
     def redact_outputs(self) -> int:
-        """Redact the lines of every key erased since the last call from the output files
-        (`flows.redact`); the keys are kept for the next call if a file cannot be read."""
-        with self._lock:
-            keys, self._erased_keys = self._erased_keys, set()
+        """Redact the lines of every journaled erased key from the output files
+        (`flows.redact`); the keys stay journaled if a file cannot be read."""
+        if self.redactions is None:
+            return 0
+        keys = self.redactions.keys()
         if not keys:
             return 0
-        try:
-            done = sum(redact_file(p, keys, self.secret) for p in self.output_files())
-        except (OSError, ValueError):
-            with self._lock:
-                self._erased_keys |= keys
-            raise
+        done = sum(redact_file(p, keys, self.secret) for p in self.output_files())
+        self.redactions.done(keys)
         metrics.OUTPUT_LINES_REDACTED.inc(done)
         return done
 

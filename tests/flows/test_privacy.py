@@ -202,6 +202,63 @@ def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path
     assert all(d.get("decision_id") for d in lines)
 
 
+def test_an_erasure_a_crash_cut_short_is_redacted_from_the_outputs_at_the_next_start(
+        tmp_path):
+    """kill -9 just after her erasure was processed (journaled beside the decisions file),
+    before its redaction was due: the next start redacts her earlier decision lines before
+    it serves anything, and the journal is gone."""
+    db, out = tmp_path / "db", tmp_path / "decisions.jsonl"
+    pending = out.with_name(out.name + ".redact-pending")
+
+    def start() -> tuple[subprocess.Popen[bytes], str]:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", "--source", "collector",
+             "--collector-port", str(port), "--write-keys", WRITE, "--admin-keys", ADMIN,
+             "--recovery-dir", str(db), "--snapshot-interval", "1", "--backup-interval", "0",
+             "--out", str(out), "--dead-letters", str(tmp_path / "dead.jsonl"),
+             "--metrics-port", "0", "--no-progress"],
+            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc)
+        return proc, url
+
+    def mine() -> bool:
+        return out.exists() and LIVE.encode() in out.read_bytes()
+
+    proc, url = start()
+    try:
+        ts = _iso(datetime.now(UTC))
+        assert _post(url, "/v1/batch", {"batch": [
+            {"type": "page", "userId": user, "messageId": f"{user}-pg", "timestamp": ts,
+             "name": "Product", "properties": {"placement": "product_page"}}
+            for user in (KEEP, LIVE)]}, key=WRITE)[0] == 200
+        _deadline("her decision written", mine, proc)
+        time.sleep(2.5)  # an epoch closes: the sink's snapshot offset is past her line
+        assert _post(url, "/v1/track", {"type": "track", "event": "Forget Me", "userId": LIVE,
+                                        "messageId": "forget-crash", "timestamp": ts},
+                     key=ADMIN)[0] == 200
+        _deadline("her erasure journaled", pending.exists, proc)
+        proc.kill()
+        proc.communicate()
+        assert mine()  # the crash came before the redaction
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    proc, url = start()
+    try:
+        assert not mine() and not pending.exists()
+        assert KEEP.encode() in out.read_bytes()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+
+
 def test_an_erased_customers_earlier_output_lines_are_redacted(make_event, tmp_path):
     """Her decisions and a dead letter of hers written before her erasure: after the run,
     every one of their lines is redacted in place (same length, decision id or reason kept),
