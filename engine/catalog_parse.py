@@ -393,6 +393,8 @@ def parse(text: str, source: str = "<catalog>", *, base: Path | None = None) -> 
     except (KeyError, TypeError) as e:
         raise cx.fail(("learning",), f"unknown learner setting {e}; see README "
                                      "'Learning'") from e
+    except ValueError as e:
+        raise cx.fail(("learning",), f"{e}; see README 'Learning'") from e
     acts = root.get("actions")
     if not isinstance(acts, list) or not acts:
         raise cx.fail(("actions",), "expected a non-empty list of actions")

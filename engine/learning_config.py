@@ -7,6 +7,7 @@ Laplace step whose size needs no learning rate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -46,6 +47,26 @@ class LearningConfig:
     fatigue: bool = True
     covariance_budget: int = 2_000_000
     memory: float = 0.0
+
+    def __post_init__(self) -> None:
+        positive = ("prior_logit_sd", "min_precision", "max_precision", "column_prior_weight")
+        at_least_zero = ("value_prior_weight", "memory")
+        for name in (*positive, *at_least_zero, "eb_every", "covariance_budget"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                msg = f"{name} must be a finite number, got {v!r}"
+                raise ValueError(msg)
+        for name in positive:
+            if getattr(self, name) <= 0:
+                msg = f"{name} must be > 0, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+        for name in (*at_least_zero, "covariance_budget"):
+            if getattr(self, name) < 0:
+                msg = f"{name} must be >= 0, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+        if self.eb_every < 1 or self.min_precision > self.max_precision:
+            msg = "eb_every must be >= 1 and min_precision <= max_precision"
+            raise ValueError(msg)
 
     @classmethod
     def from_mapping(cls, doc: dict[str, Any]) -> LearningConfig:

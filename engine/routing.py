@@ -27,10 +27,12 @@ from features.identity import customer_key, known_id
 from features.schema import Event
 from features.state import CustomerState
 
-__all__ = ["DeviceProfile", "Forward", "Outcome", "device_event", "device_step", "is_forget",
-           "known_event", "known_step"]
+__all__ = ["MAX_DEVICES", "DeviceProfile", "Forward", "Outcome", "device_event", "device_step",
+           "is_forget", "known_event", "known_step"]
 
 FORGET_EVENTS = ("Forget Me", "User Deleted")
+MAX_DEVICES = 16
+"""Linked devices a customer's state remembers (the latest), for erasure to reach."""
 
 
 def is_forget(ev: Event) -> bool:
@@ -46,6 +48,9 @@ class Forward:
     customer_id: str | None
     event: Event
     transfer: CustomerState | None = None
+    device_key: str | None = None
+    """The device's state key when the event came through one (her linked devices are kept,
+    so that an erasure by id reaches what each device was sent while anonymous)."""
 
 
 class DeviceProfile:
@@ -74,9 +79,9 @@ def device_step(core: DecisionCore, secret: bytes, device_key: str, profile: Dev
         if profile.linked_key != user_key:
             profile.linked_key = user_key
             transfer, profile.state = profile.state, None
-        return None, Forward(user_key, event.user_id, event, transfer)
+        return None, Forward(user_key, event.user_id, event, transfer, device_key)
     if profile.linked_key is not None:  # the known tier has the id (its state was created
-        return None, Forward(profile.linked_key, None, event)  # by the linking event)
+        return None, Forward(profile.linked_key, None, event, None, device_key)  # on link)
     if profile.state is None:
         anon = event.anonymous_id or event.previous_id or ""
         profile.state = core.new_state(anon, known=False)
@@ -90,6 +95,8 @@ def known_step(core: DecisionCore, user_key: str, state: CustomerState | None,
         state = core.new_state(fwd.customer_id or "", known=True)
     if fwd.transfer is not None:
         core.catalog.layout.merge(state, fwd.transfer)
+    if fwd.device_key is not None and fwd.device_key not in state.devices:
+        state.devices = [*state.devices, fwd.device_key][-MAX_DEVICES:]
     return state, core.handle(user_key, state, fwd.event)
 
 
@@ -101,6 +108,8 @@ class Outcome:
     forward: Forward | None = None
     skipped: Verdict = None
     erased: bool = False
+    devices: tuple[str, ...] = ()
+    """With `erased` in the known tier: the state keys of her linked devices."""
 
 
 def _counted(outcome: Outcome) -> Outcome:
@@ -144,7 +153,8 @@ def known_event(core: DecisionCore, user_key: str, state: CustomerState | None,
         return state, _counted(Outcome(skipped=skipped))
     if is_forget(ev):
         guard.erase(ev.ts)
-        return None, _counted(Outcome(erased=True))
+        devices = tuple(state.devices) if state is not None else ()
+        return None, _counted(Outcome(erased=True, devices=devices))
     state, res = known_step(core, user_key, state, fwd)  # raises on a poison event
     guard.remember(ev.message_id, ev.ts)
     return state, Outcome(result=res)

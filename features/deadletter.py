@@ -8,10 +8,14 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-__all__ = ["REDACTED", "DeadLetter"]
+__all__ = ["REDACTED", "REJECTED_PREFIX", "DeadLetter"]
 
 REDACTED = "redacted: the customer was erased"
 """The message of a redacted dead letter (its payload is empty)."""
+REJECTED_PREFIX = b"\x00journey.rejected\x00"
+"""Leads the value of a rejected record sent through the events topic (`to_record`): no
+decoder reads it as an event, so a consumer that ignores headers (an older flow, a mirror
+that drops them) can only dead-letter it, never act on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +50,25 @@ class DeadLetter:
             headers.append(("journey.errors.redacted", b"true"))
         return headers
 
+    def to_record(self) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """(value, headers) of this dead letter as a record of the events topic (see
+        `REJECTED_PREFIX`); `from_record` reads it back."""
+        return REJECTED_PREFIX + self.payload, self.headers()
+
     @classmethod
-    def from_headers(cls, payload: bytes,
-                     headers: list[tuple[str, bytes]] | None) -> DeadLetter | None:
-        """The dead letter a record carrying `headers()` stands for (the collector sends its
-        rejections that name someone through the events topic); None for any other record."""
-        fields = {k: v.decode(errors="replace") for k, v in headers or ()
-                  if k.startswith("journey.errors.")}
-        reason = fields.get("journey.errors.reason")
-        if reason is None:
+    def from_record(cls, value: bytes,
+                    headers: list[tuple[str, bytes | None]] | None) -> DeadLetter | None:
+        """The dead letter a `to_record` value stands for; None for any other record."""
+        if not value.startswith(REJECTED_PREFIX):
             return None
-        return cls(reason, fields.get("journey.errors.message", ""), payload,
-                   fields.get("journey.errors.stream", "events"),
-                   fields.get("journey.errors.origin", ""),
-                   fields.get("journey.errors.class", "DecodeError"),
-                   fields.get("journey.errors.redacted") == "true")
+        fields = {k: v.decode(errors="replace") for k, v in headers or ()
+                  if k.startswith("journey.errors.") and isinstance(v, bytes)}
+        letter = cls(fields.get("journey.errors.reason", "rejected"),
+                     fields.get("journey.errors.message", ""), value[len(REJECTED_PREFIX):],
+                     fields.get("journey.errors.stream", "events"),
+                     fields.get("journey.errors.origin", ""),
+                     fields.get("journey.errors.class", "IntakeError"))
+        return letter.redact() if fields.get("journey.errors.redacted") == "true" else letter
 
     def to_json(self) -> bytes:
         """One JSON line; the payload is kept as UTF-8 text when it is, else base64

@@ -292,6 +292,7 @@ class CustomerState:
         "consent_granted",
         "contacts",
         "customer_id",
+        "devices",
         "first_name",
         "ignores",
         "known",
@@ -323,6 +324,8 @@ class CustomerState:
         self.viewed: list[str] = []
         self.added: list[str] = []
         self.bought: list[str] = []
+        self.devices: list[str] = []
+        """State keys (keyed hashes) of the devices linked to her, latest last."""
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

@@ -19,7 +19,7 @@ Nothing is acknowledged that the forwarder did not take and make durable: when i
 reply is 429 with `Retry-After` (nothing of the request is kept) and the client retries; a 200
 waits for the forwarder's `Receipt` (the broker's acknowledgement with `journey collect`;
 at once for the embedded queue), and a request whose records were not all confirmed within
-`DELIVERY_TIMEOUT` gets a 503 to retry (its message ids are forgotten, so the retry passes;
+`DELIVERY_TIMEOUT` (10 s) gets a 503 to retry (its message ids are forgotten, so the retry passes;
 the flow drops a copy that did arrive). A duplicate of an event still in flight waits on that
 event's receipt. Once `drain()` began (SIGINT/SIGTERM, or `--collector-limit` reached) every
 request gets 503.
@@ -57,7 +57,7 @@ from features.intake import (
 )
 from features.schema import Event
 from features.update import consent_changes
-from flows.forwarders import Forwarder, KafkaForwarder, QueueForwarder, Receipt
+from flows.forwarders import DELIVERY_TIMEOUT, Forwarder, KafkaForwarder, QueueForwarder, Receipt
 from flows.httpserver import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, BackgroundServer
 
 __all__ = ["Collector", "DeadLetterBudget", "Forwarder", "KafkaForwarder", "QueueForwarder",
@@ -71,9 +71,6 @@ the connection is closed unread."""
 
 RETRY_AFTER_SECONDS = 1
 """What a 429 or 503 asks the client to wait (Segment's clients honour `Retry-After`)."""
-DELIVERY_TIMEOUT = 30.0
-"""Seconds a request waits for its records to be confirmed before it is answered 503
-(`Collector(delivery_timeout=...)`)."""
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -239,8 +236,11 @@ class Collector:
             return self._reply(*self._rejected(e, client, key), close=True)
         reply, pending = self.accept(call, bytes(body), headers, client)
         if pending is not None:
-            reply = self.settle(pending, await _confirmed(pending.receipts(),
-                                                          self.delivery_timeout))
+            confirmed = False
+            try:
+                confirmed = await _confirmed(pending.receipts(), self.delivery_timeout)
+            finally:  # also when the request is cancelled (shutdown): nothing is left held
+                reply = self.settle(pending, confirmed)
         return self._reply(*reply)
 
     def _reply(self, status: int, body: dict[str, Any], extra: dict[str, str],
@@ -273,9 +273,9 @@ class Collector:
     def settle(self, pending: _Pending, confirmed: bool) -> Reply:
         """The reply to a taken request once its receipts said `confirmed` (or timed out)."""
         with self._lock:
-            for mid in pending.ids:
-                if self._inflight.get(mid) is pending.receipt:
-                    del self._inflight[mid]
+            mine = [mid for mid in pending.ids if self._inflight.get(mid) is pending.receipt]
+            for mid in mine:
+                del self._inflight[mid]
             if confirmed:
                 c = self.counts
                 c["acknowledged"] += len(pending.ids)
@@ -283,9 +283,10 @@ class Collector:
                 c["rejected"] += len(pending.rejected)
                 c["dead_lettered"] += pending.dead
                 c["dead_letters_dropped"] += len(pending.rejected) - pending.dead
-            else:
-                for mid in pending.ids:
+            else:  # forgotten, so the retry passes (unless a later copy now holds the id)
+                for mid in mine:
                     self.dedupe.discard(mid)
+                metrics.dedupe_ids_by("collector").set(len(self.dedupe))
                 self.counts["unconfirmed_requests"] += 1
         if confirmed:
             metrics.collector_events_by("accepted").inc(len(pending.ids))

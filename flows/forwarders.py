@@ -25,11 +25,17 @@ from features.schema import RawRecord
 from flows.kafka import PRODUCER_DEFAULTS
 from flows.settings import Settings, kafka_settings
 
-__all__ = ["Forwarder", "KafkaForwarder", "Offer", "QueueForwarder", "Receipt"]
+__all__ = ["DELIVERY_TIMEOUT", "Forwarder", "KafkaForwarder", "Offer", "QueueForwarder",
+           "Receipt"]
 
 log = logging.getLogger(__name__)
 
 Offer = Literal["ok", "full", "closed"]
+
+DELIVERY_TIMEOUT = 10.0
+"""Seconds a record may take to be confirmed: the collector's wait before a 503 and the Kafka
+producer's `message.timeout.ms` (after which it gives the record up), kept below the usual
+client timeouts (Segment's libraries wait 15 s)."""
 
 
 class Receipt:
@@ -165,6 +171,7 @@ class KafkaForwarder:
         self._producer = Producer({
             "bootstrap.servers": settings.brokers, **PRODUCER_DEFAULTS,
             "queue.buffering.max.messages": str(max(capacity * 2, 1000)),
+            "message.timeout.ms": str(int(DELIVERY_TIMEOUT * 1000)),
             **kafka_settings(settings)})
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="collector-producer",
@@ -173,7 +180,10 @@ class KafkaForwarder:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.1)
+            try:
+                self._producer.poll(0.1)
+            except Exception:  # a failing callback must not stop every later receipt
+                log.exception("collector: delivery report handling failed")
 
     def _delivered(self, err: Any, _msg: Any, receipt: Receipt | None = None) -> None:
         if err is not None:
@@ -220,9 +230,10 @@ class KafkaForwarder:
             self._producer.produce(self.settings.dead_letter_topic, d.payload,
                                    headers=d.headers(), on_delivery=done)
         else:
-            self._producer.produce(self.settings.events_topic, d.payload,
+            value, headers = d.to_record()
+            self._producer.produce(self.settings.events_topic, value,
                                    customer_key(routed[0], self.secret).encode(),
-                                   headers=d.headers(), on_delivery=done)
+                                   headers=headers, on_delivery=done)
 
     def close(self) -> None:
         with self._lock:

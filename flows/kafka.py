@@ -159,9 +159,9 @@ class LagMonitor:
 def raw_record(settings: Settings, lag: LagMonitor | None = None) -> Any:
     """Map a Kafka message to a `RawRecord` the decoder reads (for `op.filter_map`).
 
-    A record carrying dead-letter headers (a rejection of the collector's that names a
-    customer or device, sent through the events topic so it meets that key's state and is
-    redacted if she was erased) becomes that dead letter. A consumer error that carries a
+    A rejection of the collector's that names a customer or device, sent through the events
+    topic (`DeadLetter.to_record`) so it meets that key's state and is redacted if she was
+    erased, becomes that dead letter. A consumer error that carries a
     record (a message the broker could not hand over cleanly) becomes a dead letter; one that
     carries none (the broker went away, a fetch timed out: librdkafka reconnects and fetches
     again from the same offset) is counted in `journey_kafka_errors_total{code}` and
@@ -175,11 +175,14 @@ def raw_record(settings: Settings, lag: LagMonitor | None = None) -> Any:
                 metrics.KAFKA_ERRORS.labels(msg.err.name()).inc()
                 log.warning("Kafka consumer error (retried by the client): %s", msg.err)
                 return None
+            rejected = DeadLetter.from_record(msg.msg.value, msg.msg.headers)
+            if rejected is not None:
+                return rejected
             origin = f"{msg.msg.topic}:{msg.msg.partition}:{msg.msg.offset}"
             return RawRecord(msg.msg.value, "events", origin)
         if lag is not None and msg.offset is not None:
             lag.seen(msg.topic, msg.partition, msg.offset)
-        rejected = DeadLetter.from_headers(msg.value or b"", msg.headers)
+        rejected = DeadLetter.from_record(msg.value or b"", msg.headers)
         if rejected is not None:  # the collector's, naming someone: through her step
             return rejected
         origin = f"{msg.topic}:{msg.partition}:{msg.offset}"

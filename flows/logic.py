@@ -125,7 +125,8 @@ class _KeyedLogic:
         """Emit what the step produced; acknowledge the event unless it moves on."""
         erased: list[Out] = [("forgotten", Forgotten(self.key))] if outcome.erased else []
         if outcome.erased:
-            self.rt.erased(self.key)
+            for key in (self.key, *outcome.devices):
+                self.rt.erased(key)
         if outcome.forward is not None:  # acknowledged where it lands
             return [*erased, ("forward", (outcome.forward, item))]
         out = erased + _outputs(self.rt, outcome.result)

@@ -116,7 +116,8 @@ class RedactionJournal:
             return bool(self._keys)
 
     def add(self, key: str) -> None:
-        """Journal `key` (durably) until a pass has redacted it."""
+        """Journal `key` (durably) until a pass has redacted it (kept in memory for this
+        run's passes even if the file cannot be written: then `OSError`)."""
         with self._lock:
             if key in self._keys:
                 return
@@ -139,5 +140,8 @@ class RedactionJournal:
                 self.path.unlink(missing_ok=True)
                 return
             tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(k + "\n" for k in sorted(self._keys)))
+            with tmp.open("w") as f:
+                f.write("".join(k + "\n" for k in sorted(self._keys)))
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, self.path)

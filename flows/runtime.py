@@ -111,7 +111,10 @@ class Runtime:
         if self.scrubs is not None:
             self.scrubs.due()
         if self.redactions is not None:
-            self.redactions.add(key)
+            try:
+                self.redactions.add(key)
+            except OSError:  # (a full disk) the erasure stands; this key's lines wait for
+                log.exception("journaling an erasure for the output files failed")  # a stop
             if self.output_scrub is not None:
                 self.output_scrub.due()
 

@@ -646,6 +646,10 @@ ERRORS = [
      "p.yaml:26: learning: unknown learner setting 'prior_sd'; see README 'Learning'"),
     ("learning: {prior_logit_sd: 1.5}", "learning: 3",
      "p.yaml:26: learning: expected a mapping, got int"),
+    ("learning: {prior_logit_sd: 1.5}", "learning: {column_prior_weight: 0}",
+     "p.yaml:26: learning: column_prior_weight must be > 0, got 0; see README 'Learning'"),
+    ("learning: {prior_logit_sd: 1.5}", "learning: {memory: .nan}",
+     "p.yaml:26: learning: memory must be a finite number, got nan; see README 'Learning'"),
     # actions
     (BASE[BASE.index("actions:"):], "actions: []\n",
      "p.yaml:27: actions: expected a non-empty list of actions"),

@@ -474,6 +474,7 @@ def test_a_snapshot_with_one_prior_per_block_resumes_with_it_on_every_column():
         rows, cols, w, h, _tau, S, dirty = block.__getstate__()
         block.__setstate__((rows, cols, w, h, 3.5, S, dirty))
         assert block.tau.shape == (len(cols),) and set(block.tau) == {3.5}
+        assert np.array_equal(block.variance(), 1.0 / (3.5 + h))  # the prior it held
     model = _bound(_with(cat, covariance_budget=0), old)
     probe = _stream(cat, 9, 5)
     assert [model.logit(t, x, c) for t, x, c, _ in probe] == \

@@ -242,8 +242,9 @@ def test_nothing_is_acknowledged_before_the_broker_confirms_it() -> None:
         time.sleep(0.5)  # the first copy is in flight
         started = time.monotonic()
         send("duplicate")
+        waited = time.monotonic() - started
         first.join()
-        assert time.monotonic() - started > 0.5  # it waited on the first copy
+        assert waited > 0.8  # it waited on the first copy (a plain duplicate answers at once)
         send("retry")
     finally:
         c.stop()
