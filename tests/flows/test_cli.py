@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema
 import orjson
 
+from tests.flows.test_collector import _reaped
+
 BAD_LINES = [
     '{"type": "track", "event": "Product Viewed", "userId": ',
     '{"type": "track", "event": "Product Viewed", "timestamp": "2026-03-02T10:00:00Z"}',
@@ -74,12 +76,8 @@ def test_run_streams_the_simulator_while_metrics_answer(tmp_path, decision_schem
                 scraped = r.read().decode()
         except OSError:
             time.sleep(0.2)
-    try:
+    with _reaped(proc):
         _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:  # never leave the process (and its pipes) to a later test
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "journey_events_total" in scraped
     assert "journey_decision_latency_seconds_bucket" in scraped

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def _reaped(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the block; then never leave `proc` (and its pipes) to a later test: killed and
+    reaped if it is still running, whatever the block did."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -324,7 +337,7 @@ def test_segment_client_events_become_decisions_in_the_embedded_flow(tmp_path: P
          "--no-progress"],
         stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
     url = f"http://127.0.0.1:{port}"
-    try:
+    with _reaped(proc):
         _wait_healthy(url, proc)
         client = Client(KEY, host=url, upload_size=5, upload_interval=0.05)
         for u in users:
@@ -338,10 +351,6 @@ def test_segment_client_events_become_decisions_in_the_embedded_flow(tmp_path: P
         status, _, _ = _post(url, "/v1/track", no_identity)
         assert status == 400
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, stderr.decode()
     decisions = [orjson.loads(line) for line in out.read_text().splitlines()]
     requested = {d["customer_id"] for d in decisions if d["trigger"] == "request"}

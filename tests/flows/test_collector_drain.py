@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.flows.kafka_util import BROKERS, consume, kafka_settings_for_test, read_to_end
-from tests.flows.test_collector import _free_port, _wait_healthy
+from tests.flows.test_collector import _free_port, _reaped, _wait_healthy
 
 KEY = "drain-key"
 AUTH = "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()
@@ -135,7 +135,7 @@ def _hit_under_load(port: int, proc: subprocess.Popen[bytes], hit: Any | None, *
                     size: int = 25) -> tuple[Tally, bytes]:
     """Load the collector from 4 clients; once 3,000 events were acknowledged, `hit` it (a
     signal, a kill; None: let it end by itself) and wait for it to exit."""
-    try:
+    with _reaped(proc):
         _wait_healthy(f"http://127.0.0.1:{port}", proc)
         tally, stop, drain_began, threads = _load(port, workers=4, size=size)
         if hit is not None:
@@ -146,10 +146,6 @@ def _hit_under_load(port: int, proc: subprocess.Popen[bytes], hit: Any | None, *
         stop.set()
         for t in threads:
             t.join(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     return tally, stderr
 
 

@@ -33,7 +33,7 @@ from flows.runtime import Runtime
 from flows.settings import Settings
 from flows.store import init_store, scrub_delay
 from tests.flows.replay import SETTINGS, final_snapshots, run_with_crashes
-from tests.flows.test_collector import _free_port, _iso, _post, _wait_healthy
+from tests.flows.test_collector import _free_port, _iso, _post, _reaped, _wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +170,7 @@ def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path
         blob = out.read_bytes() if out.exists() else b""
         return {b for b in bits if b.encode() in blob}
 
-    try:
+    with _reaped(proc):
         _wait_healthy(url, proc)
         send(WRITE, *shop(KEEP, "Yara", 0), *shop(LIVE, LIVE_NAME, 0))
         _deadline("her snapshot in the store",
@@ -191,10 +191,6 @@ def test_a_running_flow_scrubs_an_erased_customer_from_every_store_file(tmp_path
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, stderr.decode()
     assert b"live scrub failed" not in stderr
     assert not _store_holds(db, LIVE, LIVE_NAME) and not out_holds(LIVE, LIVE_NAME)
@@ -228,7 +224,7 @@ def test_an_erasure_a_crash_cut_short_is_redacted_from_the_outputs_at_the_next_s
         return out.exists() and LIVE.encode() in out.read_bytes()
 
     proc, url = start()
-    try:
+    with _reaped(proc):
         ts = _iso(datetime.now(UTC))
         assert _post(url, "/v1/batch", {"batch": [
             {"type": "page", "userId": user, "messageId": f"{user}-pg", "timestamp": ts,
@@ -244,12 +240,8 @@ def test_an_erasure_a_crash_cut_short_is_redacted_from_the_outputs_at_the_next_s
         proc.communicate()
         assert mine()  # the crash came before the redaction
         size = out.stat().st_size
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     proc, url = start()
-    try:
+    with _reaped(proc):
         assert not mine() and not pending.exists()
         assert KEEP.encode() in out.read_bytes()
         lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
@@ -257,10 +249,6 @@ def test_an_erasure_a_crash_cut_short_is_redacted_from_the_outputs_at_the_next_s
         assert out.stat().st_size >= size
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, stderr.decode()
 
 
