@@ -201,12 +201,9 @@ def _check_resumed_files(settings: Settings, path: Path) -> None:
     if settings.source == "jsonl":
         checks.append(("read_events", "the input", settings.input,
                        JsonlSource(settings.input).list_parts()))
-    if not settings.kafka_sink:
-        for step, flag, target in (("write_decisions", "--out", settings.out),
-                                   ("write_dead_letters", "--dead-letters",
-                                    settings.dead_letters)):
-            if target != "-":
-                checks.append((step, flag, target, [str(Path(target))]))
+    steps = {"--out": "write_decisions", "--dead-letters": "write_dead_letters"}
+    for flag, target in settings.file_outputs.items():
+        checks.append((steps[flag], flag, target, [str(Path(target))]))
     for step, what, given, names in checks:
         held = resumed_parts(path, f"journey.{step}")
         if held and not set(held) & set(names):

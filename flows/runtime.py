@@ -120,10 +120,7 @@ class Runtime:
 
     def output_files(self) -> list[Path]:
         """The decisions and dead-letter files this flow writes (not streams or topics)."""
-        s = self.settings
-        if s.kafka_sink:
-            return []
-        return [Path(p) for p in dict.fromkeys((s.out, s.dead_letters)) if p != "-"]
+        return [Path(p) for p in dict.fromkeys(self.settings.file_outputs.values())]
 
     def journal_redactions(self) -> RedactionJournal | None:
         """Start journaling erasures for `redact_outputs` (beside the first output file);

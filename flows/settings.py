@@ -159,6 +159,16 @@ class Settings:
         """Whether decisions and dead letters go to Kafka topics."""
         return self.sink == "kafka" or (self.sink == "auto" and self.source == "kafka")
 
+    @property
+    def file_outputs(self) -> dict[str, str]:
+        """The outputs written to files, by flag (`--out`, `--dead-letters`): none when they
+        go to Kafka, and not `-` (a standard stream)."""
+        if self.kafka_sink:
+            return {}
+        return {flag: path for flag, path in (("--out", self.out),
+                                              ("--dead-letters", self.dead_letters))
+                if path != "-"}
+
     def earliest_ts(self) -> float:
         """The event-time floor `--earliest` names (epoch seconds)."""
         return _event_time(self.earliest)
