@@ -9,7 +9,9 @@ action crosses (`engine.crosses`):
 with blocks `channel`, `kind`, `category`, `action` and `treatment`, so a new email offer
 starts from what email, its kind and its category have taught, and only its own residual
 has to be learned (each treatment shrunk toward the shared model, as Vowpal Wabbit's
-`cb_explore_adf` shares through interactions). Every row of a block has a Gaussian posterior
+`cb_explore_adf` shares through interactions). A block that puts the treatments in the
+same rows as a more specific one (a catalog whose every action has one channel: `action`
+and `treatment`) is left out. Every row of a block has a Gaussian posterior
 (Laplace): a full covariance `S = (diag(tau_b) + H)⁻¹`, `H` accumulating `p(1-p) z zᵀ`
 (Sherman–Morrison per example), for the blocks that fit `learning.covariance_budget`, else
 the diagonal `1 / (tau_b + h)`. An example moves each row's mean by `Δ · S z`, the damped
@@ -61,6 +63,21 @@ def _full_blocks(shapes: dict[str, tuple[int, int]], budget: int) -> set[str]:
             full.add(name)
             left -= need
     return full
+
+
+def _distinct_blocks(index: dict[str, np.ndarray]) -> dict[str, str]:
+    """For each block, the last block in `BLOCKS` order (the most specific) that groups the
+    treatments into the same rows: where a catalog gives every action one channel, `action`
+    and `treatment` coincide, and a second copy of the same part would only add its prior
+    and its variance to every logit twice (more exploration and a looser prior than
+    `prior_logit_sd` says). `treatment` is always its own."""
+    owner: dict[str, str] = {}
+    by_grouping: dict[tuple[int, ...], str] = {}
+    for name in reversed(BLOCKS):
+        first: dict[int, int] = {}
+        grouping = tuple(first.setdefault(int(r), len(first)) for r in index[name])
+        owner[name] = by_grouping.setdefault(grouping, name)
+    return owner
 
 
 @dataclass(slots=True)
@@ -142,6 +159,21 @@ class _Block:
                         out.S[i][new_j, new_j] = 1.0 / (self.tau[src_j] + self.h[k, src_j])
         return out, len(ri), len(self.rows) - len(ri)
 
+    def absorb(self, other: _Block, mine: np.ndarray, theirs: np.ndarray) -> None:
+        """Add `other`'s rows into this block's (`mine[t]` and `theirs[t]`: each
+        treatment's row in either), both over the same columns: every logit keeps its mean;
+        a diagonal row's variance becomes the sum of both parts', a full row keeps its own
+        covariance (adding another's would leave `S⁻¹ - diag(tau)` no longer a data
+        precision that a prior re-estimate can re-invert)."""
+        pairs = sorted({(int(a), int(b)) for a, b in zip(mine, theirs, strict=True)})
+        var = other.variance()
+        for r, k in pairs:
+            self.w[r] += other.w[k]
+            if self.S is None:
+                total = 1.0 / (self.tau + self.h[r]) + var[k]
+                self.h[r] = np.maximum(1.0 / total - self.tau, 0.0)
+            self.dirty.add(r)
+
     def variance(self) -> np.ndarray:
         """Each weight's posterior variance (rows × columns)."""
         if self.S is not None:
@@ -218,7 +250,17 @@ class ResponseModel:
         self.config = catalog.learning
         world = catalog.world
         cols = catalog.features.names
-        nb = len(BLOCKS) + 1
+        none = world.n_categories
+        index = {
+            "channel": crosses.t_channel,
+            "kind": crosses.t_kind,
+            "category": np.where(crosses.t_category < none, crosses.t_category, none),
+            "action": crosses.t_action,
+            "treatment": np.arange(catalog.n_treatments),
+        }
+        owner = _distinct_blocks(index)
+        active = [name for name in BLOCKS if owner[name] == name]
+        nb = len(active) + 1
         tau0 = nb * max(x_hint, 1.0) / self.config.prior_logit_sd ** 2
         cats = (*(world.category_id(i) or "" for i in range(world.n_categories)), _NO_CATEGORY)
         rows = {
@@ -230,17 +272,26 @@ class ResponseModel:
         }
         shared_cols = ("intercept", *(f"attr:{a}" for a in crosses.attribute_names),
                        *(f"cross:{c}" for c in crosses.names))
-        full = _full_blocks({**{n: (len(r), len(cols)) for n, r in rows.items()},
+        full = _full_blocks({**{n: (len(rows[n]), len(cols)) for n in active},
                              "shared": (1, len(shared_cols))}, self.config.covariance_budget)
         kept, dropped = 0, 0
-        for name in BLOCKS:
-            old = self.blocks.get(name)
+        for name in reversed(BLOCKS):  # a block's owner comes after it in BLOCKS
+            old = self.blocks.pop(name, None)
+            if name not in active:
+                # the same rows as a later block: one is enough, and what a snapshot's copy
+                # learned joins it (a sum of two parts is one part)
+                if old is not None:
+                    into = self.blocks[owner[name]]
+                    dup, _, _ = old.remap(rows[name], cols, full=into.full)
+                    into.absorb(dup, index[owner[name]], index[name])
+                continue
             if old is None:
                 self.blocks[name] = _Block.zeros(rows[name], cols, tau0, full=name in full)
             else:
                 self.blocks[name], k, d = old.remap(rows[name], cols, full=name in full)
                 if name == "treatment":
                     kept, dropped = k, d
+        self.blocks = {name: self.blocks[name] for name in active}  # in BLOCKS order
         if self.shared is None:
             self.shared = _Block.zeros(("all",), shared_cols, tau0, full="shared" in full)
         else:
@@ -250,14 +301,7 @@ class ResponseModel:
             log.warning("catalog changed: %d treatments kept their learned rows, %d removed "
                         "were dropped, %d new start at the prior", kept, dropped,
                         catalog.n_treatments - kept)
-        none = world.n_categories
-        self._index = {
-            "channel": crosses.t_channel,
-            "kind": crosses.t_kind,
-            "category": np.where(crosses.t_category < none, crosses.t_category, none),
-            "action": crosses.t_action,
-            "treatment": np.arange(catalog.n_treatments),
-        }
+        self._index = {name: index[name] for name in active}
         self._attributes = crosses.attributes.astype(np.float64)
         self._n_attr = len(crosses.attribute_names)
 

@@ -295,15 +295,17 @@ def test_bind_keeps_rows_by_stable_id_and_starts_new_ones_at_the_prior(other, ke
         for old, new_row in zip(before[tid], after[tid], strict=True):
             assert {k: new_row[k] for k in old if k in shared_cols} == \
                 {k: old[k] for k in old if k in shared_cols}, tid
-    row = model.blocks["treatment"]
+    finest = "treatment"
+    row = model.blocks[finest]
     for t, tid in enumerate(_ids(cat)):
+        r = int(model._index[finest][t])
         if tid in new:  # a new treatment: its own residual starts at the prior
-            assert not row.w[t].any() and not row.h[t].any()
+            assert not row.w[r].any() and not row.h[r].any()
         else:
-            assert row.w[t].any() and row.h[t].any()
+            assert row.w[r].any() and row.h[r].any()
     new_cols = [j for j, n in enumerate(cat.features.names) if n not in shared_cols]
     assert bool(new_cols) == (other is EXTENDED)  # consent_sms and the vip trait
-    for name in BLOCKS:
+    for name in trained.blocks.keys() & model.blocks.keys():
         assert not model.blocks[name].w[:, new_cols].any()  # a new feature: at the prior
         assert not model.blocks[name].h[:, new_cols].any()
         was = dict(zip(trained.blocks[name].cols, trained.blocks[name].tau, strict=True))
@@ -321,22 +323,26 @@ def test_bind_keeps_rows_by_stable_id_and_starts_new_ones_at_the_prior(other, ke
 
 
 def test_new_actions_start_from_what_their_channel_kind_and_category_learned():
-    """The hierarchy: a new web offer in `shoes` shares the learned channel, kind and
-    category rows; only its own action and treatment rows are at the prior."""
+    """The hierarchy: a new web offer in `shoes` shares the learned channel row; its kind
+    and category rows (blocks BASE could not tell from `action`) and its own action and
+    treatment rows are at the prior."""
     base_cat, trained = _trained()
     cat = _catalog(EXTENDED)
     model = _bound(cat, pickle.loads(pickle.dumps(trained)))
     t = _ids(cat).index("d_new@web")
     a = [x.id for x in cat.actions].index("d_new")
     assert not model.blocks["action"].w[a].any() and not model.blocks["treatment"].w[t].any()
-    learned = sum(trained.blocks[block].w[trained.blocks[block].rows.index(name)]
-                  for block, name in (("channel", "web"), ("kind", "offer"),
-                                      ("category", "shoes")))
+    assert not model.blocks["category"].w.any() and not model.blocks["kind"].w.any()
+    # BASE groups its treatments alike by kind, category and action, so `trained` kept
+    # the most specific of those (action); EXTENDED tells them apart and adds the others
+    assert set(trained.blocks) == {"channel", "action", "treatment"}
+    assert set(model.blocks) == set(BLOCKS)
+    learned = trained.blocks["channel"].w[trained.blocks["channel"].rows.index("web")]
     W, _, _, _, _ = model.export()
     new_names = cat.features.names
     for j, name in enumerate(base_cat.features.names):
         assert W[t, new_names.index(name)] == np.float32(learned[j]), name
-    assert np.abs(learned).sum() > 0.1  # web, offer and shoes were learned before
+    assert np.abs(learned).sum() > 0.1  # web was learned before
 
 
 def test_value_model_rows_follow_action_ids_across_catalogs():
@@ -480,3 +486,49 @@ def test_a_snapshot_with_one_prior_per_block_resumes_with_it_on_every_column():
     assert [model.logit(t, x, c) for t, x, c, _ in probe] == \
         [trained.logit(t, x, c) for t, x, c, _ in probe]
     model.learn_one(*probe[0])  # and learns on
+
+
+# ----------------------------------------------------------------- blocks kept once
+
+
+def test_blocks_that_group_the_treatments_alike_are_kept_once():
+    """BASE's kind, category and action blocks put its treatments in the same rows
+    (a_shoes: offer, shoes; b_socks: content, socks; c_plain: message, none): the model keeps
+    the most specific (action), and an unseen treatment's logit has the prior variance
+    `prior_logit_sd` says, split over the blocks it has, not two more copies of one part."""
+    for text, blocks in ((BASE, {"channel", "action", "treatment"}), (EXTENDED, set(BLOCKS))):
+        cat = _catalog(text)
+        model = _bound(cat)
+        assert set(model.blocks) == blocks
+        nb = len(model.blocks) + 1
+        sd = cat.learning.prior_logit_sd
+        for t, x, _, _ in _stream(cat, 3, 5):
+            xf = x.astype(np.float64)
+            part = sum(float(xf @ b.gain(int(model._index[name][t]), xf))
+                       for name, b in model.blocks.items())
+            expected = (nb - 1) / nb * sd ** 2 * float(xf @ xf) / 8.0  # x_hint 8
+            assert part == pytest.approx(expected, rel=1e-9)
+        W, _, _, _, _ = model.export()
+        assert W.shape == (cat.n_treatments, cat.features.size)
+
+
+def test_a_snapshot_block_the_catalog_now_duplicates_joins_the_one_kept():
+    """A model learned under EXTENDED (five blocks) bound to BASE keeps channel, action and
+    treatment; what its kind and category rows learned joins the action rows, so every
+    treatment's mean logit is as it was."""
+    cat = _catalog(EXTENDED)
+    model = _bound(cat)
+    for item in _stream(cat, 5, 300):
+        model.learn_one(*item)
+    before = _by_name(cat, model)
+    base = _catalog(BASE)
+    again = _bound(base, pickle.loads(pickle.dumps(model)))
+    assert set(again.blocks) == {"channel", "action", "treatment"}
+    after = _by_name(base, again)
+    names = set(base.features.names) & set(cat.features.names)
+    for tid in _ids(base):
+        for k in names:
+            assert after[tid][0][k] == pytest.approx(before[tid][0][k], abs=1e-5), (tid, k)
+    for item in _stream(base, 6, 20):
+        again.learn_one(*item)
+    assert again.n == model.n + 20
