@@ -20,10 +20,11 @@ class LearningConfig:
 
     `prior_logit_sd`: prior standard deviation of one treatment's logit before any data,
     split evenly over the model's blocks (global, attributes, crosses, channel, kind,
-    category, action and treatment parts); each block's prior precisions are then
-    re-estimated from its posterior every `eb_every` examples (EM for a Gaussian prior
-    variance), one per feature column (automatic relevance determination: a feature that
-    matters is shrunk less than one that does not), within [`min_precision`,
+    category, action and treatment parts; a block that groups the treatments as a more
+    specific one does is left out, and the split is over those kept); each block's prior
+    precisions are then re-estimated from its posterior every `eb_every` examples (EM for a
+    Gaussian prior variance), one per feature column (automatic relevance determination: a
+    feature that matters is shrunk less than one that does not), within [`min_precision`,
     `max_precision`].
     `column_prior_weight`: pseudo-rows at the block's pooled precision behind each column's
     own estimate (small blocks such as `channel` have few rows to estimate a column from).
