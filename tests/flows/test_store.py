@@ -160,8 +160,9 @@ def test_a_failed_live_scrub_is_counted_not_raised(tmp_path):
 
 
 def test_erasures_close_together_share_one_scrub_and_a_later_one_gets_its_own(tmp_path):
+    delay = 0.6  # well above the 0.1 s between erasures, so a loaded machine keeps them close
     runs: list[float] = []
-    scrubs = LiveScrub(tmp_path, 0.3, lambda _path: runs.append(time.monotonic())).start()
+    scrubs = LiveScrub(tmp_path, delay, lambda _path: runs.append(time.monotonic())).start()
 
     def wait_for(n: int) -> None:
         deadline = time.monotonic() + 10
@@ -170,17 +171,17 @@ def test_erasures_close_together_share_one_scrub_and_a_later_one_gets_its_own(tm
 
     try:
         for _ in range(3):
+            last = time.monotonic()  # read before `due`, which reads the clock after it
             scrubs.due()
-            last = time.monotonic()
             time.sleep(0.1)
         wait_for(1)
         time.sleep(0.5)
-        assert len(runs) == 1 and runs[0] >= last + 0.3  # one, after the last of the three
-        scrubs.due()
+        assert len(runs) == 1 and runs[0] >= last + delay  # one, after the last of the three
         later = time.monotonic()
+        scrubs.due()
         wait_for(2)
         time.sleep(0.5)
     finally:
         scrubs.stop()
-    assert len(runs) == 2 and runs[1] >= later + 0.3
+    assert len(runs) == 2 and runs[1] >= later + delay
     assert not scrubs._thread.is_alive()
