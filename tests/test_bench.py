@@ -15,7 +15,7 @@ def test_quick_bench_writes_every_section(tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "JOURNEY_BENCH_BROKERS": os.environ.get("JOURNEY_TEST_BROKERS", "")}
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-                          cwd=root, capture_output=True, timeout=600, env=env)
+                          cwd=root, capture_output=True, timeout=1500, env=env)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     results = orjson.loads(out.read_bytes())
     assert {r["baseline"] for r in results["kernel"]} == {

@@ -170,13 +170,15 @@ def test_erasures_close_together_share_one_scrub_and_a_later_one_gets_its_own(tm
             time.sleep(0.02)
 
     try:
+        first = time.monotonic()
         for _ in range(3):
             last = time.monotonic()  # read before `due`, which reads the clock after it
             scrubs.due()
             time.sleep(0.1)
         wait_for(1)
         time.sleep(0.5)
-        assert len(runs) == 1 and runs[0] >= last + delay  # one, after the last of the three
+        # one, after the last of the three (or at the cap, should a loaded machine spread them)
+        assert len(runs) == 1 and runs[0] >= min(last + delay, first + 2 * delay)
         later = time.monotonic()
         scrubs.due()
         wait_for(2)
