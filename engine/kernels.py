@@ -6,7 +6,7 @@ rule predicates), propensity `sigmoid(w·x + b)`, context weight, arbitration
 `priority = propensity × context weight × value × lever − cost`, the top-k ranking, and
 Thompson sampling over the best `CANDIDATES` with a Gaussian posterior on each logit (its
 variance `V · x²` plus the offset variance the scorer computes, which carries the crosses'
-part and every full-covariance block's).
+part, a full shared part's and the block parts' as one sum).
 The choice is drawn from the Thompson draw frequencies mixed with `EPSILON` uniform over every
 eligible treatment, so the returned probability is the policy's own.
 

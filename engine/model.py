@@ -14,10 +14,17 @@ same rows as a more specific one (a catalog whose every action has one channel: 
 and `treatment`) is left out. Every row of a block has a Gaussian posterior
 (Laplace): a full covariance `S = (diag(tau_b) + H)⁻¹`, `H` accumulating `p(1-p) z zᵀ`
 (Sherman–Morrison per example), for the blocks that fit `learning.covariance_budget`, else
-the diagonal `1 / (tau_b + h)`. An example moves each row's mean by `Δ · S z`, the damped
-step of assumed-density filtering `Δ = (y - p) / (1 + p(1-p) s)` with `s` the logit's
-posterior variance, which needs no learning rate and cannot overshoot. Each
-block's prior precisions `tau_b` (one per feature column) start from
+the diagonal `1 / (tau_b + h)`. The logit's variance `s` counts each example once
+(`_sum_variance`): a treatment's own examples reach every block it has a row in, so the sum
+of the blocks' variances would count them once per block (a well-observed treatment with K
+parts would look up to K times as uncertain as it is, be explored as if it were, and move
+K times too far at each example); the variance of the sum takes that evidence out of the
+other blocks, adds their variances to the treatment row's prior, and adds it back once. An
+example moves each row's mean by `Δ ρ S z` (the shared part's by `Δ S z`), the damped step
+of assumed-density filtering `Δ = (y - p) / (1 + p(1-p) s)`, which needs no learning rate
+and cannot overshoot, `ρ` the block parts' variance as one sum over their variances added,
+so together they move the logit as one model of the sum would. Each block's prior
+precisions `tau_b` (one per feature column) start from
 `learning.prior_logit_sd` and are re-estimated from the data every `learning.eb_every`
 examples (EM for a Gaussian prior's variance, per column: empirical Bayes with automatic
 relevance determination, each column's estimate pooled toward the block's by
@@ -78,6 +85,30 @@ def _distinct_blocks(index: dict[str, np.ndarray]) -> dict[str, str]:
         grouping = tuple(first.setdefault(int(r), len(first)) for r in index[name])
         owner[name] = by_grouping.setdefault(grouping, name)
     return owner
+
+
+def _sum_variance(parts: dict[str, np.ndarray], priors: dict[str, float]) -> np.ndarray:
+    """The variance of a sum of block parts along one input, from each part's posterior
+    variance `parts[b]` (per treatment) and prior variance `priors[b]` along it.
+
+    Every example of a treatment updated each of its parts, so each part's variance holds
+    that treatment's own evidence: `δ = 1/parts["treatment"] - 1/priors["treatment"]`, the
+    treatment row's data precision along the input (that row sees only its own examples).
+    Taking δ out of each other part (its precision less δ, never below its prior's) leaves
+    what the other treatments taught it; those variances plus the treatment row's prior are
+    the sum's variance before the treatment's own examples, which then add δ once:
+    `1 / (1 / (prior_t + Σ_b 1 / (1/parts[b] - δ)) + δ)`. With no own evidence this is the
+    plain sum; with parts that saw nothing else it is the variance of one model of the
+    sum, not K times it.
+    """
+    own = np.maximum(parts["treatment"], 1e-30)
+    delta = np.maximum(1.0 / own - 1.0 / priors["treatment"], 0.0)
+    before = np.full_like(delta, priors["treatment"])
+    for name, var in parts.items():
+        if name != "treatment":
+            before += 1.0 / np.maximum(1.0 / np.maximum(var, 1e-30) - delta,
+                                       1.0 / priors[name])
+    return 1.0 / (1.0 / before + delta)
 
 
 @dataclass(slots=True)
@@ -318,13 +349,24 @@ class ResponseModel:
         return lg + float(self.shared.w[0] @ self._shared_input(t, c))
 
     def logit_variance(self, t: int, x: np.ndarray, c: np.ndarray) -> float:
-        """The posterior variance of treatment `t`'s logit for vector `x` and cross row `c`
-        (blocks independent; within a block, a row's full or diagonal covariance)."""
+        """The posterior variance of treatment `t`'s logit for vector `x` and cross row `c`:
+        its block parts' as one sum (`_sum_variance`), plus the shared part's (within a
+        block, a row's full or diagonal covariance)."""
         assert self.shared is not None
         xf = x.astype(np.float64)
-        parts = [(b, int(self._index[name][t]), xf) for name, b in self.blocks.items()]
-        parts.append((self.shared, 0, self._shared_input(t, c)))
-        return sum(float(v @ b.gain(r, v)) for b, r, v in parts)
+        parts = {name: np.array([float(xf @ b.gain(int(self._index[name][t]), xf))])
+                 for name, b in self.blocks.items()}
+        z = self._shared_input(t, c)
+        return float(_sum_variance(parts, self._priors(xf))[0]) + float(
+            z @ self.shared.gain(0, z))
+
+    def _priors(self, x: np.ndarray, prior: dict[str, np.ndarray] | None = None
+                ) -> dict[str, float]:
+        """Each block's prior variance along `x` (from `prior`, a copy, if given)."""
+        x2 = x * x
+        if prior is None:
+            return {name: float(x2 @ (1.0 / b.tau)) for name, b in self.blocks.items()}
+        return {name: float(x2 @ v) for name, v in prior.items()}
 
     def predict_proba_one(self, t: int, x: np.ndarray, c: np.ndarray) -> float:
         """P(response) under the posterior mean."""
@@ -338,12 +380,19 @@ class ResponseModel:
         parts.append((self.shared, 0, self._shared_input(t, c)))
         gains = [b.gain(r, v) for b, r, v in parts]
         lg = sum(float(b.w[r] @ v) for b, r, v in parts)
-        s = sum(float(v @ g) for (_, _, v), g in zip(parts, gains, strict=True))
+        each = [float(v @ g) for (_, _, v), g in zip(parts, gains, strict=True)]
+        # the block parts move as one sum: by what its variance (not theirs added) allows
+        added = sum(each[:-1])
+        joint = float(_sum_variance(
+            {name: np.array([v]) for name, v in zip(self.blocks, each[:-1], strict=True)},
+            self._priors(xf))[0])
+        share = joint / added if added > 0 else 1.0
+        s = joint + each[-1]
         p = 1.0 / (1.0 + math.exp(-max(min(lg, 30.0), -30.0)))
         g2 = p * (1.0 - p)
         delta = (float(y) - p) / (1.0 + g2 * s)
-        for (b, r, v), g in zip(parts, gains, strict=True):
-            b.update(r, v, g, g2, delta)
+        for i, ((b, r, v), g) in enumerate(zip(parts, gains, strict=True)):
+            b.update(r, v, g, g2, delta * share if i < len(self.blocks) else delta)
         self.n += 1
         self.positives += int(bool(y))
         if self.n % self.config.eb_every == 0:
@@ -368,16 +417,13 @@ class ResponseModel:
         """Dense rows for the kernel: (W, b, V, cross weights, cross variances).
 
         `W[t] · x + b[t] + cross_w · crosses[t]` is the logit; `V[t] · x²` plus
-        `cross_v · crosses[t]²` the variance of its diagonal blocks (x[0] is the constant 1,
-        so the intercept's and the attributes' variance sit in `V[:, 0]`); the blocks with
-        full covariance add `full_variance(x, crosses)`.
+        `cross_v · crosses[t]²` the variance of a diagonal shared part (x[0] is the constant
+        1, so the intercept's and the attributes' variance sit in `V[:, 0]`); a full shared
+        part adds `shared_variance`, and the blocks' parts add `block_variance`.
         """
         assert self.shared is not None
         W = sum(b.w[self._index[name]] for name, b in self.blocks.items())
         V = np.zeros_like(W)
-        for name, b in self.blocks.items():
-            if not b.full:
-                V += 1.0 / (b.tau + b.h[self._index[name]])
         sb = self.shared
         na = self._n_attr
         A = self._attributes
@@ -399,23 +445,42 @@ class ResponseModel:
             out["shared"] = self.shared.S
         return out
 
-    def full_variance(self, S: dict[str, np.ndarray], x: np.ndarray,
-                      crosses: np.ndarray) -> np.ndarray:
-        """Per treatment, the logit variance of the full-covariance blocks `S` (a copy of
-        `covariances()`) for customer vector `x` and its cross rows."""
-        n = crosses.shape[0]
-        out = np.zeros(n)
-        for name, cov in S.items():
-            if name == "shared":
-                Z = np.concatenate((np.ones((n, 1)), self._attributes,
-                                    crosses.astype(np.float64)), axis=1).astype(cov.dtype)
-                out += np.einsum("ti,ij,tj->t", Z, cov[0], Z)
-            else:
+    def variance_parts(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """What `block_variance` reads besides the full covariances, for the weight board to
+        copy: each diagonal block's weight variances (rows × columns) and every block's
+        prior variance per column."""
+        diag = {name: b.variance().copy() for name, b in self.blocks.items() if not b.full}
+        return diag, {name: 1.0 / b.tau for name, b in self.blocks.items()}
+
+    def block_variance(self, S: dict[str, np.ndarray], diag: dict[str, np.ndarray],
+                       prior: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        """Per treatment, the variance of its block parts' logit for customer vector `x` as
+        one sum (`_sum_variance`), from copies of `covariances()` (`S`) and of
+        `variance_parts()` (`diag`, `prior`)."""
+        xf = x.astype(np.float64)
+        parts: dict[str, np.ndarray] = {}
+        for name in self.blocks:
+            if name in S:
+                cov = S[name]
                 k, d, _ = cov.shape
-                v = x.astype(cov.dtype)
-                q = (cov.reshape(k * d, d) @ v).reshape(k, d) @ v
-                out += q[self._index[name]]
-        return out
+                v = xf.astype(cov.dtype)
+                rows = (cov.reshape(k * d, d) @ v).reshape(k, d) @ v
+            else:
+                rows = diag[name] @ (xf * xf)
+            parts[name] = np.asarray(rows, dtype=np.float64)[self._index[name]]
+        return _sum_variance(parts, self._priors(xf, prior))
+
+    def shared_variance(self, S: dict[str, np.ndarray], crosses: np.ndarray) -> np.ndarray:
+        """Per treatment, the logit variance of a full-covariance shared part (`S["shared"]`,
+        a copy of `covariances()`) for its cross rows; zeros when the shared part is
+        diagonal (its variance is in `export`'s `V` and cross variances)."""
+        n = crosses.shape[0]
+        cov = S.get("shared")
+        if cov is None:
+            return np.zeros(n)
+        Z = np.concatenate((np.ones((n, 1)), self._attributes,
+                            crosses.astype(np.float64)), axis=1).astype(cov.dtype)
+        return np.einsum("ti,ij,tj->t", Z, cov[0], Z)
 
 
 @dataclass(slots=True)

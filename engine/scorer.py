@@ -20,10 +20,12 @@ class WeightBoard:
     `W, b, V` are the per-treatment parts over the customer vector; `cross_w`/`cross_v` the
     shared weights (and variances) of the customer × action crosses; `value` each treatment's
     learned value per response; `S` a copy of the full-covariance blocks (only the rows that
-    changed are copied at a publish, in place). The kernels hold the GIL, so a publish
-    between two kernel calls is seen whole; `S` is read before the kernel call, so with
-    several worker threads one decision may see a row mid-copy (the two differ by a few
-    rank-one updates: its exploration variance is off by as much, never negative).
+    changed are copied at a publish, in place), `diag` and `prior` copies of the diagonal
+    blocks' variances and every block's prior (`ResponseModel.variance_parts`). The kernels
+    hold the GIL, so a publish between two kernel calls is seen whole; `S` is read before the
+    kernel call, so with several worker threads one decision may see a row mid-copy (the two
+    differ by a few rank-one updates: its exploration variance is off by as much, never
+    negative).
     """
 
     def __init__(self, catalog: Catalog, model: ResponseModel, values: ValueModel) -> None:
@@ -53,6 +55,7 @@ class WeightBoard:
     def publish(self, model: ResponseModel, values: ValueModel, *, count: bool = True) -> None:
         """Copy the models' current rows in; bump the model version."""
         self._copy_covariances(model)
+        self.diag, self.prior = model.variance_parts()
         W, b, V, cw, cv = model.export()
         self.W, self.b, self.V, self.cross_w, self.cross_v = W, b, V, cw, cv
         self.vmax = V.max(axis=1)
@@ -100,12 +103,12 @@ class Scorer:
 
     def offsets(self, x: np.ndarray, crosses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The crosses' share of each treatment's logit, and the logit variance the kernel
-        does not compute from `V` (the crosses' diagonal part and every full-covariance
-        block's)."""
+        does not compute from `V` (the crosses' diagonal part, a full shared part's, and the
+        block parts' as one sum)."""
         w = self.board
-        var = (crosses * crosses) @ w.cross_v
-        if w.S:
-            var = var + np.maximum(w.model.full_variance(w.S, x, crosses), 0.0)
+        var = ((crosses * crosses) @ w.cross_v
+               + np.maximum(w.model.shared_variance(w.S, crosses), 0.0)
+               + w.model.block_variance(w.S, w.diag, w.prior, x))
         return (crosses @ w.cross_w).astype(np.float32), var.astype(np.float32)
 
     def _catalog_args(self, off: np.ndarray, off_var: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -20,10 +20,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.catalog import Catalog, parse_catalog
 from engine.crosses import CrossSpace
-from engine.model import BLOCKS, ResponseModel, ValueModel
+from engine.model import BLOCKS, ResponseModel, ValueModel, _sum_variance
 from engine.scorer import WeightBoard
 
 BASE = """\
@@ -230,8 +232,10 @@ def test_export_is_the_kernels_row(budget):
     W, b, V, cw, cv = model.export()
     assert W.shape == V.shape == (cat.n_treatments, cat.features.size)
     assert W.dtype == b.dtype == V.dtype == cw.dtype == cv.dtype == np.float32
-    assert ((V > 0).all() and (cv > 0).all()) if not budget else \
-        (not V.any() and not cv.any())
+    # the blocks' variance is the scorer's (`block_variance`); V and cv hold a diagonal
+    # shared part's only: its intercept and attributes in V's constant column
+    assert ((V[:, 0] > 0).all() and not V[:, 1:].any() and (cv > 0).all()) if not budget \
+        else (not V.any() and not cv.any())
     S = {k: v.copy() for k, v in model.covariances().items()}
     assert bool(S) == bool(budget)
     for t, x, c, _ in _stream(cat, 6, 20):
@@ -239,8 +243,33 @@ def test_export_is_the_kernels_row(budget):
         assert lg == pytest.approx(model.logit(t, x, c), rel=1e-4, abs=1e-5)
         C = np.zeros((cat.n_treatments, len(c)), dtype=np.float32)
         C[t] = c
-        var = float(V[t] @ (x * x)) + float((c * c) @ cv) + model.full_variance(S, x, C)[t]
+        diag, prior = model.variance_parts()
+        var = (float(V[t] @ (x * x)) + float((c * c) @ cv) + model.shared_variance(S, C)[t]
+               + model.block_variance(S, diag, prior, x)[t])
         assert var == pytest.approx(model.logit_variance(t, x, c), rel=1e-4)
+
+
+_POSITIVE = st.floats(0.01, 100.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(priors=st.lists(_POSITIVE, min_size=2, max_size=6),
+       others=st.lists(st.floats(0.0, 100.0), min_size=5, max_size=5),
+       own=st.floats(0.0, 1e4))
+def test_the_logit_variance_counts_a_treatments_own_evidence_once(priors, others, own):
+    """A sum of Gaussian parts, each with prior variance P_b, where every part saw the
+    treatment's own evidence (precision D) and the shared ones also other treatments'
+    (E_b): the rule's variance of the sum is the exact joint posterior's, `1ᵀ H⁻¹ 1` with
+    `H = diag(1/P_b + E_b) + D 11ᵀ`, not the sum of the parts' variances."""
+    names = ["treatment", *(f"part{i}" for i in range(1, len(priors)))]
+    extra = [0.0, *others[: len(priors) - 1]]  # the treatment row sees only its own
+    precision = np.array([1.0 / p + e for p, e in zip(priors, extra, strict=True)])
+    parts = {n: np.array([1.0 / (a + own)]) for n, a in zip(names, precision, strict=True)}
+    H = np.diag(precision) + own * np.ones((len(names), len(names)))
+    exact = float(np.ones(len(names)) @ np.linalg.solve(H, np.ones(len(names))))
+    got = float(_sum_variance(parts, dict(zip(names, priors, strict=True)))[0])
+    assert got == pytest.approx(exact, rel=1e-6)
+    assert got <= sum(float(v[0]) for v in parts.values()) * (1 + 1e-12)
 
 
 def test_an_unseen_model_predicts_one_half_with_the_prior_variance():
