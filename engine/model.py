@@ -101,14 +101,15 @@ def _sum_variance(parts: dict[str, np.ndarray], priors: dict[str, float]) -> np.
     plain sum; with parts that saw nothing else it is the variance of one model of the
     sum, not K times it.
     """
-    own = np.maximum(parts["treatment"], 1e-30)
-    delta = np.maximum(1.0 / own - 1.0 / priors["treatment"], 0.0)
+    def inv(v: np.ndarray | float) -> np.ndarray:  # an input with no variance: none added
+        return 1.0 / np.maximum(v, 1e-30)
+
+    delta = np.maximum(inv(parts["treatment"]) - inv(priors["treatment"]), 0.0)
     before = np.full_like(delta, priors["treatment"])
     for name, var in parts.items():
         if name != "treatment":
-            before += 1.0 / np.maximum(1.0 / np.maximum(var, 1e-30) - delta,
-                                       1.0 / priors[name])
-    return 1.0 / (1.0 / before + delta)
+            before += 1.0 / np.maximum(inv(var) - delta, inv(priors[name]))
+    return inv(inv(before) + delta)
 
 
 @dataclass(slots=True)

@@ -272,6 +272,18 @@ def test_the_logit_variance_counts_a_treatments_own_evidence_once(priors, others
     assert got <= sum(float(v[0]) for v in parts.values()) * (1 + 1e-12)
 
 
+def test_an_input_with_no_variance_along_it_adds_none():
+    """A zero customer vector (the kernels' warm-up scores one) has no block variance."""
+    cat = _catalog(BASE)
+    model = _bound(cat)
+    for item in _stream(cat, 4, 50):
+        model.learn_one(*item)
+    diag, prior = model.variance_parts()
+    zero = np.zeros(cat.features.size, dtype=np.float32)
+    got = model.block_variance(model.covariances(), diag, prior, zero)
+    assert got.shape == (cat.n_treatments,) and np.isfinite(got).all() and (got < 1e-20).all()
+
+
 def test_an_unseen_model_predicts_one_half_with_the_prior_variance():
     cat = _catalog(BASE)
     model = _bound(cat)
