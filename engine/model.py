@@ -355,11 +355,16 @@ class ResponseModel:
         block, a row's full or diagonal covariance)."""
         assert self.shared is not None
         xf = x.astype(np.float64)
-        parts = {name: np.array([float(xf @ b.gain(int(self._index[name][t]), xf))])
-                 for name, b in self.blocks.items()}
         z = self._shared_input(t, c)
-        return float(_sum_variance(parts, self._priors(xf))[0]) + float(
+        return self._one_sum([float(xf @ b.gain(int(self._index[name][t]), xf))
+                              for name, b in self.blocks.items()], xf) + float(
             z @ self.shared.gain(0, z))
+
+    def _one_sum(self, variances: list[float], x: np.ndarray) -> float:
+        """One treatment's block parts' variance as one sum (`_sum_variance`), from each
+        block's variance along `x`, in `self.blocks` order."""
+        parts = {name: np.array([v]) for name, v in zip(self.blocks, variances, strict=True)}
+        return float(_sum_variance(parts, self._priors(x))[0])
 
     def _priors(self, x: np.ndarray, prior: dict[str, np.ndarray] | None = None
                 ) -> dict[str, float]:
@@ -384,9 +389,7 @@ class ResponseModel:
         each = [float(v @ g) for (_, _, v), g in zip(parts, gains, strict=True)]
         # the block parts move as one sum: by what its variance (not theirs added) allows
         added = sum(each[:-1])
-        joint = float(_sum_variance(
-            {name: np.array([v]) for name, v in zip(self.blocks, each[:-1], strict=True)},
-            self._priors(xf))[0])
+        joint = self._one_sum(each[:-1], xf)
         share = joint / added if added > 0 else 1.0
         s = joint + each[-1]
         p = 1.0 / (1.0 + math.exp(-max(min(lg, 30.0), -30.0)))
